@@ -1,0 +1,37 @@
+# prosumer-cosim — the two commands the README promises, and a few helpers.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+## run: solve the built-in default scenario and write its results to results/default
+run: $(VENV)/.installed
+	$(BIN)/cosim compare-modes scenarios/default.toml --out results/default
+
+## test: lint and run the test suite (warnings are errors)
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check cosim models market tests benchmarks scenarios
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check cosim models market tests benchmarks scenarios
+	$(BIN)/ruff format --check cosim models market tests benchmarks scenarios
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_gmfg.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
