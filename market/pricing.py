@@ -1,0 +1,178 @@
+"""Local (RPC) and inter-cluster (CoC) prices, eqs. (19)–(20) of Aziz et al.
+
+Both price functions have the form of SPEC §3::
+
+    P(m) = clip(p_G − δ + a·m, p_floor, p_G)
+
+increasing and Lipschitz in the aggregate ``m`` (kW per household), capped at
+the grid price: energy traded inside a cluster (or across clusters) carries
+less of the retail network charge ``δ`` than grid energy does. The clip is
+smoothed with a softplus of width ``smoothing`` so that the fixed point and
+the grid-refinement study do not chase a kink; ``smoothing = 0`` gives the
+hard clip.
+
+The stage price of eq. (13) is ``π_p = w1 p_RPC,p + w2 p_CoC + w3 p_G``; the
+weights depend on the trading mode of seed 000 §4.3.1 and may vary by hour.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from market.schema import ClusterValue, Frozen, UniformRange
+
+Weight = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+WeightTriple = tuple[Weight, Weight, Weight]
+
+
+class Mode(StrEnum):
+    """Trading modes compared in seed 000 §4.3.1."""
+
+    STANDALONE = "standalone"
+    RPC = "rpc"
+    COC = "coc"
+
+
+class PriceFunctionConfig(Frozen):
+    """``P(m) = clip(p_G − δ + a·m, floor, p_G)`` (smoothed), per cluster where allowed."""
+
+    network_charge: ClusterValue = Field(
+        description="δ: network charge saved by trading locally [$/kWh]; per cluster."
+    )
+    slope: ClusterValue = Field(
+        description="a: price increase per kW of mean net exchange per household [$/kWh/kW]."
+    )
+    floor: float = Field(0.02, ge=0, allow_inf_nan=False, description="Price floor [$/kWh].")
+    smoothing: float = Field(
+        0.002, ge=0, allow_inf_nan=False, description="Softplus width of the clip [$/kWh]."
+    )
+
+
+class WeightsConfig(Frozen):
+    """Weights ``(w1, w2, w3)`` of eq. (13) for each mode; stand-alone is always (0, 0, 1).
+
+    Each mode takes one triple, or 24 triples (one per hour of day) for
+    time-varying weights.
+    """
+
+    rpc: WeightTriple | list[WeightTriple] = Field(
+        (0.5, 0.0, 0.5), description="RPC-only weights (w2 must be 0)."
+    )
+    coc: WeightTriple | list[WeightTriple] = Field((0.4, 0.3, 0.3), description="CoC weights.")
+
+
+class PriceConfig(Frozen):
+    """Grid tariff, price functions and mode weights (SPEC §3)."""
+
+    grid_price: float | list[float] = Field(
+        0.07,
+        description="p_G: flat [$/kWh], or 24 hourly values (time of use) [$/kWh].",
+    )
+    rpc: PriceFunctionConfig = Field(
+        default_factory=lambda: PriceFunctionConfig(
+            network_charge=UniformRange(low=0.025, high=0.04),
+            slope=UniformRange(low=0.005, high=0.01),
+        )
+    )
+    coc: PriceFunctionConfig = Field(
+        default_factory=lambda: PriceFunctionConfig(network_charge=0.03, slope=0.0075)
+    )
+    coc_aggregate: Literal["scalar", "per_cluster"] = Field(
+        "scalar",
+        description="scalar: p_CoC = P_glob(M_g), eq. (20); per_cluster: P_glob(A_p) (network-aware).",
+    )
+    weights: WeightsConfig = Field(default_factory=WeightsConfig)
+
+
+def smooth_clip(
+    x: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float, width: float
+) -> np.ndarray:
+    """Clip ``x`` to ``[lo, hi]``, smoothed by softplus of ``width`` (hard clip when 0).
+
+    Increasing, 1-Lipschitz, and never above ``hi`` nor below ``lo``.
+    """
+    if width <= 0:
+        return np.clip(x, lo, hi)
+    x = np.asarray(x, dtype=float)
+    soft_lo = width * np.logaddexp(0.0, (x - lo) / width)
+    soft_hi = width * np.logaddexp(0.0, (x - hi) / width)
+    return np.clip(lo + soft_lo - soft_hi, lo, hi)
+
+
+def price_curve(
+    aggregate: np.ndarray,
+    grid_price: np.ndarray,
+    network_charge: np.ndarray | float,
+    slope: np.ndarray | float,
+    floor: float,
+    smoothing: float,
+) -> np.ndarray:
+    """Evaluate ``P(m) = clip(p_G − δ + a·m, floor, p_G)`` elementwise (eqs. (19)–(20)).
+
+    Parameters
+    ----------
+    aggregate
+        Mean net exchange per household ``m`` [kW], any shape broadcasting with
+        ``grid_price``.
+    grid_price
+        ``p_G`` [$/kWh] at the same steps.
+    network_charge, slope
+        ``δ`` [$/kWh] and ``a`` [$/kWh per kW], scalars or broadcastable arrays.
+    floor, smoothing
+        Price floor and softplus width [$/kWh].
+    """
+    raw = grid_price - network_charge + slope * aggregate
+    return smooth_clip(raw, floor, grid_price, smoothing)
+
+
+def price_curve_slope(
+    aggregate: np.ndarray,
+    grid_price: np.ndarray,
+    network_charge: np.ndarray | float,
+    slope: np.ndarray | float,
+    floor: float,
+    smoothing: float,
+) -> np.ndarray:
+    """Derivative ``dP/dm`` of :func:`price_curve` [$/kWh per kW]; ≥ 0 everywhere."""
+    raw = grid_price - network_charge + slope * aggregate
+    if smoothing <= 0:
+        inside = (raw > floor) & (raw < grid_price)
+        return np.where(inside, slope, 0.0) * np.ones_like(raw)
+    sig_lo = 1.0 / (1.0 + np.exp(-(raw - floor) / smoothing))
+    sig_hi = 1.0 / (1.0 + np.exp(-(raw - grid_price) / smoothing))
+    return slope * (sig_lo - sig_hi)
+
+
+def mode_weights(mode: Mode, config: WeightsConfig, step_hours: np.ndarray) -> np.ndarray:
+    """Weights ``(w1, w2, w3)`` per control step, shape ``(K, 3)``.
+
+    Parameters
+    ----------
+    mode
+        Trading mode; stand-alone is ``(0, 0, 1)`` by definition.
+    config
+        The scenario's weights.
+    step_hours
+        Start time of each control step [h of day], shape ``(K,)``.
+    """
+    k = len(step_hours)
+    if mode is Mode.STANDALONE:
+        return np.tile([0.0, 0.0, 1.0], (k, 1))
+    table = np.asarray(config.rpc if mode is Mode.RPC else config.coc, dtype=float)
+    if table.ndim == 1:
+        return np.tile(table, (k, 1))
+    hour = np.minimum(np.floor(step_hours).astype(int), 23)
+    return table[hour]
+
+
+def hourly_to_steps(values: float | list[float], step_hours: np.ndarray) -> np.ndarray:
+    """A flat value or 24 hourly values expanded to one value per control step."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 0:
+        return np.full(len(step_hours), float(arr))
+    hour = np.minimum(np.floor(step_hours).astype(int), 23)
+    return arr[hour]

@@ -1,0 +1,249 @@
+"""Typed, frozen configuration of the graphon mean-field game.
+
+Every field carries its unit and its source in its description; the scenario
+reference in ``docs/`` is generated from these classes. Values are validated
+once, when a scenario file is read (see :mod:`cosim.scenario`); everything
+downstream receives these objects, never raw dictionaries.
+
+Defaults follow ``SPEC.md`` §1–4 and Aziz et al. (G-2025-80) §4.2; where the
+paper leaves a number open the default and its reason are in ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from market.pricing import PriceConfig
+from market.schema import ClusterValue, Frozen, UniformRange
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Efficiency = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+Hour = Annotated[float, Field(ge=0, le=24, allow_inf_nan=False)]
+
+
+class TimeConfig(Frozen):
+    """The control grid ``t_k = k·Δt``, ``k = 0..K-1`` (SPEC §1)."""
+
+    dt_h: PositiveFloat = Field(0.25, description="Control step Δt [h].")
+    horizon_h: PositiveFloat = Field(
+        24.0, description="Horizon T = K·Δt [h]; must be a multiple of Δt."
+    )
+    date: _dt.date = Field(
+        _dt.date(2025, 6, 21),
+        description="Calendar day simulated (PV and load profiles) [ISO date].",
+    )
+
+    @property
+    def steps(self) -> int:
+        """Number of control steps K."""
+        return round(self.horizon_h / self.dt_h)
+
+
+class LocationConfig(Frozen):
+    """Where the PV profile is computed (pvlib solar position and clear sky)."""
+
+    latitude: float = Field(45.50, ge=-90, le=90, description="Latitude [deg]; default Montréal.")
+    longitude: float = Field(-73.57, ge=-180, le=180, description="Longitude [deg].")
+    altitude_m: float = Field(50.0, ge=-500, le=9000, description="Altitude [m].")
+    timezone: str = Field("America/Montreal", description="IANA time zone of the local clock.")
+
+
+class PVConfig(Frozen):
+    """Rooftop PV, eq. (1): ``θ = cap·s(t)·max(0, 1 + ε_θ ζ)``."""
+
+    capacity_kwp: ClusterValue = Field(
+        UniformRange(low=0.0, high=1.0),
+        description="Installed PV per household [kWp]; per cluster.",
+    )
+    noise: NonNegFloat = Field(0.15, description="Relative intensity ε_θ of the AR(1) noise [-].")
+    noise_corr: Fraction = Field(0.9, description="AR(1) coefficient of ζ per step [-].")
+
+
+class LoadConfig(Frozen):
+    """Base load ``z = base(t)·max(0, 1 + ε_z ζ')`` from the BDEW H0 profile."""
+
+    daily_kwh: PositiveFloat = Field(12.0, description="Base-load energy per day at scale 1 [kWh].")
+    scale: ClusterValue = Field(
+        UniformRange(low=0.7, high=1.3), description="Per-cluster multiplier of daily_kwh [-]."
+    )
+    noise: NonNegFloat = Field(0.1, description="Relative intensity ε_z of the AR(1) noise [-].")
+    noise_corr: Fraction = Field(0.9, description="AR(1) coefficient of ζ' per step [-].")
+
+
+class StorageConfig(Frozen):
+    """A battery: eqs. (3)–(12). Used for both the home ESS and the EV."""
+
+    capacity_kwh: PositiveFloat = Field(description="Usable capacity b_max [kWh].")
+    min_fraction: Fraction = Field(description="b_min as a fraction of capacity [-].")
+    charge_kw: PositiveFloat = Field(description="Rated grid-to-battery power P_g2* [kW].")
+    discharge_kw: PositiveFloat = Field(description="Rated battery-to-grid power P_*2g [kW].")
+    efficiency: Efficiency = Field(
+        description="One-way efficiency η (charge ×η, discharge ÷η) [-]."
+    )
+    noise_kwh: NonNegFloat = Field(description="SoE noise σ: σ√Δt·N(0,1) per step [kWh/√h].")
+    degradation: NonNegFloat = Field(
+        0.01, description="Degradation cost κ_b: κ_b·u²·Δt per step, u∈[-1,1] [$/h]."
+    )
+    initial_mean_kwh: PositiveFloat = Field(description="Mean state of energy at t=0 [kWh].")
+    initial_std_kwh: NonNegFloat = Field(description="Std of the state of energy at t=0 [kWh].")
+    terminal_linear: NonNegFloat = Field(
+        0.08, description="End-of-day penalty c1·(b0 − b)₊ [$/kWh], b0 = initial mean."
+    )
+    terminal_quadratic: NonNegFloat = Field(
+        0.05, description="End-of-day penalty c2·(b0 − b)₊² [$/kWh²]."
+    )
+    terminal_smoothing_kwh: NonNegFloat = Field(
+        0.5, description="Width over which the (b0 − b)₊ ramp of the penalty is smoothed [kWh]."
+    )
+
+
+def _ess_default() -> StorageConfig:
+    return StorageConfig(
+        capacity_kwh=13.5,
+        min_fraction=0.1,
+        charge_kw=3.0,
+        discharge_kw=3.0,
+        efficiency=0.95,
+        noise_kwh=0.05,
+        initial_mean_kwh=6.75,
+        initial_std_kwh=0.5,
+    )
+
+
+class EVConfig(StorageConfig):
+    """The EV battery, connected or away (SPEC §1); V2G allowed while connected."""
+
+    share: ClusterValue = Field(
+        UniformRange(low=0.2, high=0.8), description="Fraction of households with an EV [-]."
+    )
+    departure_window_h: tuple[Hour, Hour] = Field(
+        (7.0, 9.0), description="Departure time ~ U(window) [h of day]."
+    )
+    arrival_window_h: tuple[Hour, Hour] = Field(
+        (17.0, 19.0), description="Arrival time ~ U(window) [h of day]; after the departure window."
+    )
+    trip_kwh_mean: NonNegFloat = Field(8.0, description="Mean trip energy taken from b_e [kWh].")
+    trip_kwh_std: NonNegFloat = Field(2.0, description="Std of the trip energy [kWh].")
+    departure_target_kwh: NonNegFloat = Field(
+        48.0, description="SoE target at departure (the paper's α term) [kWh]."
+    )
+    departure_penalty: NonNegFloat = Field(
+        0.05, description="Departure shortfall penalty c·(target − b)₊² [$/kWh²]."
+    )
+
+
+def _ev_default() -> EVConfig:
+    return EVConfig(
+        capacity_kwh=60.0,
+        min_fraction=0.2,
+        charge_kw=7.0,
+        discharge_kw=7.0,
+        efficiency=0.93,
+        noise_kwh=0.1,
+        initial_mean_kwh=36.0,
+        initial_std_kwh=3.0,
+    )
+
+
+class ShiftableConfig(Frozen):
+    """A shiftable appliance: energy E_s at rated P_s inside a window (SPEC §1)."""
+
+    energy_kwh: PositiveFloat = Field(2.0, description="Daily energy E_s [kWh].")
+    power_kw: PositiveFloat = Field(2.0, description="Rated power P_s [kW] (paper §4.2).")
+    window_h: tuple[Hour, Hour] = Field((8.0, 22.0), description="Window [start, end) [h of day].")
+    shortfall_penalty: NonNegFloat = Field(
+        0.5, description="Penalty on energy left at the window's end [$/kWh]."
+    )
+
+
+class ControllableConfig(Frozen):
+    """A controllable load ``y_c = f_c·P_c·(1 + u_c)``, ``u_c ∈ [-1, 1]`` (SPEC §1)."""
+
+    power_kw: PositiveFloat = Field(2.5, description="Rated power P_c [kW] (paper §4.2).")
+    duty: Fraction = Field(0.2, description="Nominal duty f_c: nominal draw f_c·P_c [-].")
+    discomfort: PositiveFloat = Field(
+        0.05, description="Discomfort κ_c: κ_c·u_c²·Δt per step [$/h]."
+    )
+
+
+class HouseholdConfig(Frozen):
+    """The devices of a household; one parameter set per cluster (SPEC §1)."""
+
+    pv: PVConfig = Field(default_factory=PVConfig)
+    load: LoadConfig = Field(default_factory=LoadConfig)
+    ess: StorageConfig = Field(default_factory=_ess_default)
+    ev: EVConfig = Field(default_factory=_ev_default)
+    shiftable: ShiftableConfig = Field(default_factory=ShiftableConfig)
+    controllable: ControllableConfig = Field(default_factory=ControllableConfig)
+
+
+class DistanceConfig(Frozen):
+    """Cluster electrical distances ``e ∈ [0,1]^{M×M}`` (seed 000 §3.2)."""
+
+    kind: Literal["radial_feeder", "line", "matrix", "file"] = Field(
+        "radial_feeder",
+        description=(
+            "radial_feeder: normalised path impedance on a seeded radial feeder; line: distances "
+            "of random points on [0,1]; matrix: the `matrix` field; file: a CSV M×M matrix."
+        ),
+    )
+    matrix: list[list[float]] | None = Field(None, description="Explicit M×M distances [-].")
+    file: str | None = Field(
+        None, description="CSV file of M×M distances, relative to the scenario."
+    )
+
+
+class ClustersConfig(Frozen):
+    """The cluster-of-clusters (seed 000 §3.1)."""
+
+    count: int = Field(100, ge=1, le=10_000, description="Number of clusters M.")
+    households: int | list[int] = Field(
+        200, description="Households per cluster N_p (one value or one per cluster)."
+    )
+    alpha: NonNegFloat = Field(2.0, description="Graphon decay α in W = exp(−α e), eq. (14).")
+    distances: DistanceConfig = Field(default_factory=DistanceConfig)
+    generic_cluster: int | None = Field(
+        None, ge=0, description="Cluster of the generic agent (default: median PV size)."
+    )
+
+
+class SolverConfig(Frozen):
+    """Grids and fixed-point settings of the GMFG solver (SPEC §4)."""
+
+    soe_points: int = Field(101, ge=2, le=10_001, description="SoE grid points per battery.")
+    control_levels: int = Field(
+        41, ge=2, le=10_001, description="Battery control levels in [-1,1]."
+    )
+    noise_nodes: int = Field(3, ge=1, le=21, description="Gauss–Hermite nodes for SoE noise.")
+    trip_nodes: int = Field(3, ge=1, le=21, description="Gauss–Hermite nodes for the trip energy.")
+    max_iterations: int = Field(400, ge=1, le=100_000, description="Fixed-point iteration cap.")
+    price_tolerance: PositiveFloat = Field(
+        1e-3, description="ε_con: sup-norm price change relative to the grid price [-]."
+    )
+    exploitability_tolerance: PositiveFloat = Field(
+        1e-3, description="Exploitability tolerance [$ per household-day]."
+    )
+    step_initial: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.3, description="Fictitious-play step r_0 in r_n = max(r_0/(1+n/n_half), r_min)."
+    )
+    step_half_life: PositiveFloat = Field(20.0, description="n_half in the step schedule.")
+    step_min: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.02, description="r_min in the step schedule."
+    )
+
+
+class GameConfig(Frozen):
+    """Everything the graphon mean-field game needs (SPEC §1–4)."""
+
+    seed: int = Field(20251122, ge=0, description="Seed of the run's one generator.")
+    time: TimeConfig = Field(default_factory=TimeConfig)
+    location: LocationConfig = Field(default_factory=LocationConfig)
+    clusters: ClustersConfig = Field(default_factory=ClustersConfig)
+    household: HouseholdConfig = Field(default_factory=HouseholdConfig)
+    prices: PriceConfig = Field(default_factory=PriceConfig)
+    solver: SolverConfig = Field(default_factory=SolverConfig)

@@ -1,0 +1,164 @@
+"""Discretisation of the battery problems: SoE grid, control levels and transition maps.
+
+Everything here depends on the device and the grids only — never on prices —
+so it is built once per solve and reused by every fixed-point iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from models import devices
+from models.config import EVConfig, StorageConfig
+
+
+@dataclass(frozen=True)
+class BatteryGrid:
+    """Transition maps of one battery type on its SoE grid (see :mod:`models.kernels`)."""
+
+    soe: np.ndarray
+    """Grid points ``b_i`` [kWh], shape ``(S,)``."""
+    levels: np.ndarray
+    """Control levels ``u_l ∈ [-1, 1]``, shape ``(L,)``."""
+    control: np.ndarray
+    """Effective control at ``(i, l)`` after clipping to the feasible interval, ``(S, L)``."""
+    post_idx: np.ndarray
+    post_w: np.ndarray
+    grid_kw: np.ndarray
+    control_cost: np.ndarray
+    noise_idx: np.ndarray
+    noise_w: np.ndarray
+    depart: np.ndarray
+    depart_cost: np.ndarray
+    trip_idx: np.ndarray
+    trip_w: np.ndarray
+    arrive: np.ndarray
+    terminal: np.ndarray
+    initial: np.ndarray
+    """Initial density (all connected), shape ``(S,)``, summing to 1."""
+
+    @property
+    def spacing(self) -> float:
+        """Grid spacing [kWh]."""
+        return float(self.soe[1] - self.soe[0])
+
+
+def interpolation(points: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left neighbour index ``j`` and weight ``w`` of ``y`` on a uniform grid (``y`` clipped).
+
+    ``y ≈ (1 − w)·points[j] + w·points[j + 1]`` with ``0 ≤ j ≤ S − 2``.
+    """
+    lo, hi = points[0], points[-1]
+    pos = (np.clip(y, lo, hi) - lo) / (points[1] - points[0])
+    j = np.minimum(np.floor(pos).astype(np.int64), len(points) - 2)
+    return j, np.clip(pos - j, 0.0, 1.0)
+
+
+def _jump_map(
+    points: np.ndarray, shifts: np.ndarray, probs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-stochastic map of ``b_i → clip(b_i + shift_q)`` with probabilities ``probs_q``."""
+    y = points[:, None] + shifts[None, :]
+    j, w = interpolation(points, y)
+    idx = np.concatenate([j, j + 1], axis=1)
+    wts = np.concatenate([(1.0 - w) * probs, w * probs], axis=1)
+    return idx.astype(np.int64), wts
+
+
+def gauss_hermite(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of ``E f(Z)``, ``Z ~ N(0, 1)``, with ``nodes`` points."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    return x, w / w.sum()
+
+
+def discretised_normal(points: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """Mass of ``N(mean, std²)`` (clipped to the grid's range) on each grid point's cell."""
+    if std <= 0:
+        j, w = interpolation(points, np.array([mean]))
+        out = np.zeros(len(points))
+        out[j[0]] += 1.0 - w[0]
+        out[j[0] + 1] += w[0]
+        return out
+    mid = 0.5 * (points[1:] + points[:-1])
+    cdf = ndtr((mid - mean) / std)
+    mass = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+    return mass / mass.sum()
+
+
+def build_battery_grid(
+    device: StorageConfig,
+    soe_points: int,
+    control_levels: int,
+    noise_nodes: int,
+    dt_h: float,
+    step_hours: np.ndarray,
+    trip_nodes: int = 1,
+) -> BatteryGrid:
+    """Discretise one battery (ESS, or EV when ``device`` is an :class:`EVConfig`)."""
+    soe_min = device.min_fraction * device.capacity_kwh
+    soe = np.linspace(soe_min, device.capacity_kwh, soe_points)
+    levels = np.linspace(-1.0, 1.0, control_levels)
+    u_lo, u_hi = devices.battery_control_bounds(
+        soe,
+        soe_min,
+        device.capacity_kwh,
+        device.charge_kw,
+        device.discharge_kw,
+        device.efficiency,
+        dt_h,
+    )
+    control = np.clip(levels[None, :], u_lo[:, None], u_hi[:, None])
+    post = soe[:, None] + devices.battery_energy_change(
+        control, device.charge_kw, device.discharge_kw, device.efficiency, dt_h
+    )
+    post_idx, post_w = interpolation(soe, post)
+    grid_kw = devices.battery_grid_power(control, device.charge_kw, device.discharge_kw)
+    control_cost = device.degradation * control**2 * dt_h
+
+    z, pz = gauss_hermite(noise_nodes)
+    noise_idx, noise_w = _jump_map(soe, device.noise_kwh * np.sqrt(dt_h) * z, pz)
+
+    terminal = devices.terminal_penalty(
+        soe,
+        device.initial_mean_kwh,
+        device.terminal_linear,
+        device.terminal_quadratic,
+        device.terminal_smoothing_kwh,
+    )
+    steps = len(step_hours)
+    if isinstance(device, EVConfig):
+        depart = devices.uniform_window_hazard(device.departure_window_h, step_hours, dt_h)
+        arrive = devices.uniform_window_hazard(device.arrival_window_h, step_hours, dt_h)
+        depart_cost = devices.departure_penalty(
+            soe, device.departure_target_kwh, device.departure_penalty
+        )
+        zt, pt = gauss_hermite(trip_nodes)
+        trip = np.maximum(device.trip_kwh_mean + device.trip_kwh_std * zt, 0.0)
+        trip_idx, trip_w = _jump_map(soe, -trip, pt)
+    else:
+        depart = np.zeros(steps)
+        arrive = np.zeros(steps)
+        depart_cost = np.zeros(soe_points)
+        trip_idx, trip_w = _jump_map(soe, np.zeros(1), np.ones(1))
+    initial = discretised_normal(soe, device.initial_mean_kwh, device.initial_std_kwh)
+    return BatteryGrid(
+        soe=soe,
+        levels=levels,
+        control=control,
+        post_idx=post_idx,
+        post_w=post_w,
+        grid_kw=grid_kw,
+        control_cost=control_cost,
+        noise_idx=noise_idx,
+        noise_w=noise_w,
+        depart=depart,
+        depart_cost=depart_cost,
+        trip_idx=trip_idx,
+        trip_w=trip_w,
+        arrive=arrive,
+        terminal=terminal,
+        initial=initial,
+    )
