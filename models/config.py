@@ -87,7 +87,7 @@ class StorageConfig(Frozen):
     )
     noise_kwh: NonNegFloat = Field(description="SoE noise σ: σ√Δt·N(0,1) per step [kWh/√h].")
     degradation: NonNegFloat = Field(
-        0.01, description="Degradation cost κ_b: κ_b·u²·Δt per step, u∈[-1,1] [$/h]."
+        0.05, description="Degradation cost κ_b: κ_b·u²·Δt per step, u∈[-1,1] [$/h]."
     )
     initial_mean_kwh: PositiveFloat = Field(description="Mean state of energy at t=0 [kWh].")
     initial_std_kwh: NonNegFloat = Field(description="Std of the state of energy at t=0 [kWh].")
@@ -232,8 +232,14 @@ class SolverConfig(Frozen):
         0.3, description="Fictitious-play step r_0 in r_n = max(r_0/(1+n/n_half), r_min)."
     )
     step_half_life: PositiveFloat = Field(20.0, description="n_half in the step schedule.")
+    split_samples: int = Field(
+        64,
+        ge=2,
+        le=100_000,
+        description="Samples of each step's price curve in the shiftable split.",
+    )
     step_min: Annotated[float, Field(gt=0, le=1)] = Field(
-        0.02, description="r_min in the step schedule."
+        0.05, description="r_min in the step schedule."
     )
 
 

@@ -1,4 +1,4 @@
-"""Discretisation of the battery problems: SoE grid, control levels and transition maps.
+"""Discretisation of the battery problems: SoE grid and transition maps.
 
 Everything here depends on the device and the grids only — never on prices —
 so it is built once per solve and reused by every fixed-point iteration.
@@ -19,16 +19,10 @@ from models.config import EVConfig, StorageConfig
 class BatteryGrid:
     """Transition maps of one battery type on its SoE grid (see :mod:`models.kernels`)."""
 
+    device: StorageConfig
+    """The battery's parameters."""
     soe: np.ndarray
     """Grid points ``b_i`` [kWh], shape ``(S,)``."""
-    levels: np.ndarray
-    """Control levels ``u_l ∈ [-1, 1]``, shape ``(L,)``."""
-    control: np.ndarray
-    """Effective control at ``(i, l)`` after clipping to the feasible interval, ``(S, L)``."""
-    post_idx: np.ndarray
-    post_w: np.ndarray
-    grid_kw: np.ndarray
-    control_cost: np.ndarray
     noise_idx: np.ndarray
     noise_w: np.ndarray
     depart: np.ndarray
@@ -44,6 +38,26 @@ class BatteryGrid:
     def spacing(self) -> float:
         """Grid spacing [kWh]."""
         return float(self.soe[1] - self.soe[0])
+
+    def kernel_args(self) -> tuple:
+        """Device and grid arguments shared by the battery kernels, in their order."""
+        d = self.device
+        return (
+            float(self.soe[0]),
+            self.spacing,
+            d.charge_kw,
+            d.discharge_kw,
+            d.efficiency,
+            d.degradation,
+            self.noise_idx,
+            self.noise_w,
+            self.depart,
+            self.depart_cost,
+            self.trip_idx,
+            self.trip_w,
+            self.arrive,
+            self.terminal,
+        )
 
 
 def interpolation(points: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +105,6 @@ def discretised_normal(points: np.ndarray, mean: float, std: float) -> np.ndarra
 def build_battery_grid(
     device: StorageConfig,
     soe_points: int,
-    control_levels: int,
     noise_nodes: int,
     dt_h: float,
     step_hours: np.ndarray,
@@ -100,24 +113,6 @@ def build_battery_grid(
     """Discretise one battery (ESS, or EV when ``device`` is an :class:`EVConfig`)."""
     soe_min = device.min_fraction * device.capacity_kwh
     soe = np.linspace(soe_min, device.capacity_kwh, soe_points)
-    levels = np.linspace(-1.0, 1.0, control_levels)
-    u_lo, u_hi = devices.battery_control_bounds(
-        soe,
-        soe_min,
-        device.capacity_kwh,
-        device.charge_kw,
-        device.discharge_kw,
-        device.efficiency,
-        dt_h,
-    )
-    control = np.clip(levels[None, :], u_lo[:, None], u_hi[:, None])
-    post = soe[:, None] + devices.battery_energy_change(
-        control, device.charge_kw, device.discharge_kw, device.efficiency, dt_h
-    )
-    post_idx, post_w = interpolation(soe, post)
-    grid_kw = devices.battery_grid_power(control, device.charge_kw, device.discharge_kw)
-    control_cost = device.degradation * control**2 * dt_h
-
     z, pz = gauss_hermite(noise_nodes)
     noise_idx, noise_w = _jump_map(soe, device.noise_kwh * np.sqrt(dt_h) * z, pz)
 
@@ -145,13 +140,8 @@ def build_battery_grid(
         trip_idx, trip_w = _jump_map(soe, np.zeros(1), np.ones(1))
     initial = discretised_normal(soe, device.initial_mean_kwh, device.initial_std_kwh)
     return BatteryGrid(
+        device=device,
         soe=soe,
-        levels=levels,
-        control=control,
-        post_idx=post_idx,
-        post_w=post_w,
-        grid_kw=grid_kw,
-        control_cost=control_cost,
         noise_idx=noise_idx,
         noise_w=noise_w,
         depart=depart,

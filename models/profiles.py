@@ -123,8 +123,6 @@ def _base_load_cached(date: dt.date, dt_h: float, steps: int) -> np.ndarray:
         slp = bdew.ElecSlp(date.year).get_scaled_power_profiles({"h0": 1.0})
     quarter = slp.loc[str(date), "h0"].to_numpy(dtype=float)  # 96 values, kW
     quarter = quarter / (quarter.sum() * 0.25)  # 1 kWh over the day
-    t_q = np.arange(96) * 0.25
-    t_steps = np.arange(steps) * dt_h
     # mean over each control interval of the piecewise-constant 15-minute profile
     cum = np.concatenate([[0.0], np.cumsum(quarter * 0.25)])
     edges = np.minimum(np.arange(steps + 1) * dt_h, 24.0)

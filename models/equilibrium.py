@@ -1,0 +1,243 @@
+"""The GMFG equilibrium: fictitious play on the population, eq. (29) of Aziz et al.
+
+The operator ``T: μ ↦ u* ↦ μ'`` is never iterated plainly (best responses
+are nearly all-or-nothing, so the undamped map oscillates). Fictitious play
+keeps a *mixture* population: each iteration computes the prices it induces,
+the best response to them (HJB), that response's flow (FPK), and moves the
+mixture toward it with step ``r_n = max(r_0/(1 + n/n_half), r_min)``. Two
+residuals per iteration:
+
+* ``price_residual`` — sup-norm change of ``p_RPC`` and ``p_CoC`` relative to
+  the grid price (the paper's ``ε_con``);
+* ``exploitability`` — per cluster, the expected daily cost of the mixture
+  minus that of the best response, both at the mixture's prices, maximised
+  over clusters [$ per household-day].
+
+After the loop the mixture becomes the **feedback law** every HEMS applies:
+batteries and the controllable load take the best response to the final
+prices; the shiftable appliance keeps the mixture's randomised Markov policy
+(identical agents cannot reach a pure equilibrium with a binary appliance).
+The law is then evaluated on its own: its flow, its prices and its
+exploitability are what the result reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from market.pricing import Mode
+from models.fixed_point import run_fixed_point
+from models.game import Game, Prices, stage_prices
+from models.graphon import graphon_aggregates, monotonicity_eigenvalue
+from models.response import (
+    Flow,
+    Policy,
+    best_response,
+    population_flow,
+    shiftable_response,
+    with_shiftable,
+)
+
+
+@dataclass(frozen=True)
+class PlayState:
+    """Fictitious-play iterate: the mixture's flow, its prices, the iteration count."""
+
+    flow: Flow
+    prices: Prices
+    iteration: int
+    last_policy: Policy
+
+
+class FictitiousPlay:
+    """Damped fictitious play on the mixture population (SPEC §4)."""
+
+    def __init__(self, game: Game, mode: Mode) -> None:
+        self.game = game
+        self.mode = mode
+        self.solver = game.config.solver
+
+    def step_size(self, n: int) -> float:
+        """``r_n = max(r_0 / (1 + n / n_half), r_min)``."""
+        s = self.solver
+        return max(s.step_initial / (1.0 + n / s.step_half_life), s.step_min)
+
+    def init_state(self) -> PlayState:
+        """Start from the best response to the grid price alone."""
+        flat = np.broadcast_to(self.game.grid_price, (self.game.n_clusters, self.game.steps))
+        policy, _ = best_response(self.game, np.array(flat))
+        flow = population_flow(self.game, policy).without_densities()
+        return PlayState(flow, stage_prices(self.game, self.mode, flow.net_kw), 0, policy)
+
+    def step_next_state(self, state: PlayState) -> tuple[PlayState, dict[str, float]]:
+        """One fictitious-play step; residuals measured at the current mixture."""
+        game = self.game
+        policy, optimal = best_response(game, state.prices.stage)
+        gap = state.flow.cost(state.prices.stage, game.dt_h) - optimal
+        response = with_shiftable(
+            population_flow(game, policy),
+            shiftable_response(game, self.mode, state.flow, state.prices),
+        )
+        law_prices = stage_prices(game, self.mode, response.net_kw)
+        step = self.step_size(state.iteration)
+        flow = state.flow.mix(response, step)
+        prices = stage_prices(game, self.mode, flow.net_kw)
+        residuals = {
+            "price_residual": price_distance(law_prices, state.prices, game.grid_price),
+            "exploitability": float(np.max(gap)),
+            "step": step,
+        }
+        return PlayState(flow, prices, state.iteration + 1, policy), residuals
+
+    def is_converged(self, residuals: dict[str, float]) -> bool:
+        """Both residuals within tolerance."""
+        return (
+            residuals["price_residual"] <= self.solver.price_tolerance
+            and residuals["exploitability"] <= self.solver.exploitability_tolerance
+        )
+
+
+def price_distance(a: Prices, b: Prices, grid_price: np.ndarray) -> float:
+    """Sup-norm distance of the stage prices ``π_p(k)``, relative to the grid price (``ε_con``).
+
+    The stage price carries ``p_RPC`` and ``p_CoC`` with the mode's weights, so
+    a price a mode does not use (``p_CoC`` when RPC-only) cannot hold it back.
+    """
+    return float(np.max(np.abs(a.stage - b.stage)) / np.max(grid_price))
+
+
+def mixture_shiftable_policy(flow: Flow, fallback: np.ndarray) -> np.ndarray:
+    """Markov policy realising the mixture's shiftable state–action flow.
+
+    ``P(run | k, r) = running(k, r) / occupancy(k, r)``: for a finite MDP the
+    mixture of policies and this randomised Markov policy have the same
+    occupancy measure, hence the same aggregates and costs.
+    """
+    occ = flow.shiftable_occupancy[:, :-1, :]
+    safe = np.where(occ > 1e-15, occ, 1.0)
+    return np.where(occ > 1e-15, np.clip(flow.shiftable_running / safe, 0.0, 1.0), fallback)
+
+
+@dataclass(frozen=True)
+class EquilibriumResult:
+    """The solved GMFG for one mode: law, prices, densities, aggregates and diagnostics."""
+
+    mode: Mode
+    game: Game
+    policy: Policy
+    flow: Flow
+    prices: Prices
+    cost: np.ndarray
+    """Expected daily cost per household of each cluster under the law at its prices [$]."""
+    exploitability_by_cluster: np.ndarray
+    history: list[dict[str, float]]
+    converged: bool
+    price_residual: float
+    """Relative sup-norm gap between the law's prices and the last fixed-point prices."""
+    exploitability: float
+    mass_error: float
+    min_density: float
+    monotonicity: float
+    seconds: float
+
+    @property
+    def iterations(self) -> int:
+        """Fixed-point iterations performed."""
+        return len(self.history)
+
+    @property
+    def aggregates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(m_p(k), A_p(k), M_g(k))`` of the law — eqs. (16)–(18)."""
+        seen, scalar = graphon_aggregates(
+            self.game.weights, self.game.clusters.shares, self.flow.net_kw
+        )
+        return self.flow.net_kw, seen, scalar
+
+    @property
+    def mean_cost(self) -> float:
+        """Population mean of the daily cost per household [$]."""
+        return float(self.game.clusters.shares @ self.cost)
+
+
+def density_diagnostics(flow: Flow) -> tuple[float, float]:
+    """Largest ``|total mass − 1|`` over clusters and steps, and the smallest density value."""
+    ess = flow.ess_density.sum(axis=2)
+    ev = flow.ev_density.sum(axis=2) + flow.ev_away_density.sum(axis=2)
+    sh = flow.shiftable_occupancy.sum(axis=2)
+    error = max(float(np.max(np.abs(x - 1.0))) for x in (ess, ev, sh))
+    smallest = min(
+        float(x.min())
+        for x in (flow.ess_density, flow.ev_density, flow.ev_away_density, flow.shiftable_occupancy)
+    )
+    return error, smallest
+
+
+def solve_equilibrium(
+    game: Game,
+    mode: Mode | str = Mode.COC,
+    on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+) -> EquilibriumResult:
+    """Solve the graphon mean-field game of ``game`` in trading ``mode``.
+
+    Parameters
+    ----------
+    game
+        The game built by :func:`models.game.build_game`.
+    mode
+        ``standalone``, ``rpc`` or ``coc`` (seed 000 §4.3.1).
+    on_iteration
+        Called after every fixed-point iteration with its residuals (progress bars).
+
+    Returns
+    -------
+    EquilibriumResult
+        ``converged`` is true when the fixed point met both tolerances *and* the
+        feedback law's own exploitability is within tolerance.
+    """
+    start = time.perf_counter()
+    mode = Mode(mode)
+    algorithm = FictitiousPlay(game, mode)
+    run = run_fixed_point(algorithm, game.config.solver.max_iterations, on_iteration)
+    mixture = run.state
+
+    batteries, _ = best_response(game, mixture.prices.stage)
+    law = Policy(
+        ess=batteries.ess,
+        ev=batteries.ev,
+        shiftable_run=mixture_shiftable_policy(mixture.flow, batteries.shiftable_run),
+        controllable=batteries.controllable,
+    )
+    flow = population_flow(game, law)
+    prices = stage_prices(game, mode, flow.net_kw)
+    _, optimal = best_response(game, prices.stage)
+    cost = flow.cost(prices.stage, game.dt_h)
+    gap = cost - optimal
+    price_gap = price_distance(prices, mixture.prices, game.grid_price)
+    mass_error, min_density = density_diagnostics(flow)
+    tol = game.config.solver
+    exploitability = float(np.max(gap))
+    return EquilibriumResult(
+        mode=mode,
+        game=game,
+        policy=law,
+        flow=flow,
+        prices=prices,
+        cost=cost,
+        exploitability_by_cluster=gap,
+        history=run.history,
+        converged=bool(
+            run.converged
+            and exploitability <= tol.exploitability_tolerance
+            and price_gap <= tol.price_tolerance
+        ),
+        price_residual=float(max(run.history[-1]["price_residual"], price_gap)),
+        exploitability=exploitability,
+        mass_error=mass_error,
+        min_density=min_density,
+        monotonicity=monotonicity_eigenvalue(game.weights, game.clusters.shares),
+        seconds=time.perf_counter() - start,
+    )
