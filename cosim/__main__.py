@@ -1,0 +1,4 @@
+from cosim.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""The ``cosim`` command.
+
+Sub-commands share ``--out DIR`` (where results go; written atomically) and
+``--json`` (a machine-readable summary on standard output; progress and
+messages go to standard error). A scenario is validated before any work:
+an invalid one prints one line per violation and exits with status 2,
+writing nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from cosim import figures
+from cosim.results import atomic_directory, manifest, write_json
+from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
+from market.pricing import Mode
+from models.archive import save_equilibrium, summary
+from models.equilibrium import EquilibriumResult, solve_equilibrium
+from models.game import Game, build_game
+
+EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _progress(label: str, total: int) -> tuple[Callable[[int, dict], None], Callable[[], None]]:
+    bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, disable=None, leave=False)
+
+    def update(_: int, residuals: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(
+            price=f"{residuals['price_residual']:.1e}",
+            exploit=f"{residuals['exploitability']:.1e}",
+        )
+
+    return update, bar.close
+
+
+def _solve(game: Game, mode: Mode) -> EquilibriumResult:
+    update, close = _progress(f"GMFG fixed point ({mode})", game.config.solver.max_iterations)
+    try:
+        return solve_equilibrium(game, mode, on_iteration=update)
+    finally:
+        close()
+
+
+def _emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print("\n".join(lines))
+
+
+def _equilibrium_lines(info: dict) -> list[str]:
+    state = "converged" if info["converged"] else "DID NOT CONVERGE"
+    return [
+        f"{info['mode']}: {state} in {info['iterations']} iterations ({info['seconds']:.1f} s)",
+        f"  price residual {info['price_residual']:.2e} (relative), "
+        f"exploitability {info['exploitability']:.2e} $/household-day",
+        f"  FPK mass error {info['mass_error']:.1e}, smallest density {info['min_density']:.1e}, "
+        f"λ_min(D½WD½) {info['monotonicity']:.3g}",
+        f"  daily cost: generic agent ${info['generic_cost']:.3f}, mean ${info['mean_cost']:.3f}",
+    ]
+
+
+def cmd_validate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
+    """``cosim validate FILE``: print ``OK`` (the file was checked on loading)."""
+    _emit(args, {"valid": True, "file": args.scenario, "sha256": loaded.sha256}, ["OK"])
+    return EXIT_OK
+
+
+def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
+    """``cosim solve``: the GMFG equilibrium of one mode, saved with figures."""
+    scenario = loaded.scenario
+    mode = Mode(args.mode)
+    out = Path(args.out or f"results/{scenario.scenario.name}-{mode}")
+    game = build_game(scenario, loaded.base_dir)
+    result = _solve(game, mode)
+    info = summary(result)
+    with atomic_directory(out) as tmp:
+        save_equilibrium(result, tmp)
+        figures.equilibrium_figures(result, tmp / "figures")
+        write_json(
+            tmp / "manifest.json", manifest(loaded, f"solve --mode {mode}", {"summary": info})
+        )
+    info["out"] = str(out)
+    _emit(args, info, [*_equilibrium_lines(info), f"results: {out}"])
+    return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
+
+
+def mode_table(results: dict[Mode, EquilibriumResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The three-mode comparison of seed 000 §4.3.1: one row per mode, and per cluster."""
+    base = results[Mode.STANDALONE]
+    g = base.game.generic_cluster
+    rows, per_cluster = [], []
+    for mode, res in results.items():
+        rows.append(
+            {
+                "mode": str(mode),
+                "generic_cost": float(res.cost[g]),
+                "mean_cost": res.mean_cost,
+                "generic_reduction": float(1.0 - res.cost[g] / base.cost[g]),
+                "mean_reduction": float(1.0 - res.mean_cost / base.mean_cost),
+                "converged": res.converged,
+                "iterations": res.iterations,
+                "price_residual": res.price_residual,
+                "exploitability": res.exploitability,
+            }
+        )
+        per_cluster.append(
+            pd.DataFrame(
+                {
+                    "mode": str(mode),
+                    "cluster": range(res.game.n_clusters),
+                    "cost": res.cost,
+                    "reduction": 1.0 - res.cost / base.cost,
+                    "pv_kwp": res.game.clusters.pv_kwp,
+                    "ev_share": res.game.clusters.ev_share,
+                    "net_kwh": res.game.dt_h * res.flow.net_kw.sum(axis=1),
+                }
+            )
+        )
+    return pd.DataFrame(rows), pd.concat(per_cluster, ignore_index=True)
+
+
+def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
+    """``cosim compare-modes``: stand-alone vs RPC-only vs CoC (seed 000 §4.3.1)."""
+    scenario = loaded.scenario
+    out = Path(args.out or f"results/{scenario.scenario.name}")
+    game = build_game(scenario, loaded.base_dir)
+    results = {mode: _solve(game, mode) for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC)}
+    table, per_cluster = mode_table(results)
+    infos = {str(mode): summary(res) for mode, res in results.items()}
+    with atomic_directory(out) as tmp:
+        for mode, res in results.items():
+            save_equilibrium(res, tmp / str(mode))
+        figures.equilibrium_figures(results[Mode.COC], tmp / "figures")
+        figures.plot_mode_costs(table, tmp / "figures" / "mode_costs.png")
+        table.to_parquet(tmp / "modes.parquet", index=False)
+        per_cluster.to_parquet(tmp / "cluster_costs.parquet", index=False)
+        write_json(tmp / "manifest.json", manifest(loaded, "compare-modes", {"modes": infos}))
+    converged = all(res.converged for res in results.values())
+    payload = {
+        "converged": converged,
+        "generic_cluster": game.generic_cluster,
+        "cost": {
+            row["mode"]: {"generic": row["generic_cost"], "mean": row["mean_cost"]}
+            for row in table.to_dict("records")
+        },
+        "reduction": {
+            row["mode"]: {"generic": row["generic_reduction"], "mean": row["mean_reduction"]}
+            for row in table.to_dict("records")
+        },
+        "modes": infos,
+        "out": str(out),
+    }
+    lines = [line for info in infos.values() for line in _equilibrium_lines(info)]
+    lines.append("")
+    lines.append(f"{'mode':<12}{'generic $':>11}{'mean $':>10}{'Δ generic':>11}{'Δ mean':>9}")
+    for row in table.to_dict("records"):
+        lines.append(
+            f"{row['mode']:<12}{row['generic_cost']:>11.3f}{row['mean_cost']:>10.3f}"
+            f"{-100 * row['generic_reduction']:>10.1f}%{-100 * row['mean_reduction']:>8.1f}%"
+        )
+    lines.append(f"results: {out}")
+    _emit(args, payload, lines)
+    return EXIT_OK if converged else EXIT_NOT_CONVERGED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cosim`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="cosim",
+        description="Graphon mean-field games and co-simulation of residential prosumer clusters.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("scenario", help="scenario file (TOML)")
+        p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+        p.set_defaults(handler=handler)
+        return p
+
+    add("validate", cmd_validate, "check a scenario file; print OK or one line per violation")
+    solve = add("solve", cmd_solve, "solve the GMFG equilibrium of one trading mode")
+    solve.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.COC.value)
+    solve.add_argument("--out", help="result directory (default: results/NAME-MODE)")
+    compare = add("compare-modes", cmd_compare_modes, "compare stand-alone, RPC-only and CoC costs")
+    compare.add_argument("--out", help="result directory (default: results/NAME)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cosim`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        loaded = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        if args.json:
+            payload = {
+                "valid": False,
+                "file": exc.file,
+                "violations": [
+                    {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
+                ],
+            }
+            print(json.dumps(payload, indent=2, default=str))
+        for v in exc.violations:
+            print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
+        return EXIT_BAD_INPUT
+    return args.handler(args, loaded)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Figures of a solved equilibrium, after Figs. 5–7 of Aziz et al. (PNG files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from models.equilibrium import EquilibriumResult  # noqa: E402
+from models.game import game_rng  # noqa: E402
+
+#: Hours of day at which Fig. 5 shows the population's densities.
+DENSITY_HOURS = (6.0, 12.0, 18.0)
+
+
+def _step(result: EquilibriumResult, hour: float) -> int:
+    return min(int(round(hour / result.game.dt_h)), result.game.steps - 1)
+
+
+def _exogenous_samples(
+    result: EquilibriumResult, hour: float, n: int = 40_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of (base load, PV) [kW] of a random household at ``hour`` (stream 3 of the seed)."""
+    game = result.game
+    hh = game.config.household
+    rng = game_rng(game.config.seed, 3)
+    cluster = rng.choice(game.n_clusters, size=n, p=game.clusters.shares)
+    k = _step(result, hour)
+    z = game.clusters.load_kwh[cluster] * game.base_per_kwh[k]
+    z = z * np.maximum(0.0, 1.0 + hh.load.noise * rng.standard_normal(n))
+    pv = game.clusters.pv_kwp[cluster] * game.pv_per_kwp[k]
+    pv = pv * np.maximum(0.0, 1.0 + hh.pv.noise * rng.standard_normal(n))
+    return z, pv
+
+
+def plot_densities(
+    result: EquilibriumResult, path: Path, hours: tuple[float, ...] = DENSITY_HOURS
+) -> None:
+    """Fig. 5: PDFs of base load, PV, ESS SoE and EV SoE over the population at ``hours``."""
+    game = result.game
+    shares = game.clusters.shares
+    ev_weight = shares * game.clusters.ev_share
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for hour in hours:
+        k = _step(result, hour)
+        z, pv = _exogenous_samples(result, hour)
+        label = f"{hour:04.1f} h"
+        axes[0, 0].hist(z, bins=80, density=True, histtype="step", label=label)
+        if np.any(pv > 0):
+            axes[0, 1].hist(pv[pv > 0], bins=80, density=True, histtype="step", label=label)
+        ess = shares @ result.flow.ess_density[:, k, :] / game.ess.spacing
+        axes[1, 0].plot(game.ess.soe, ess, label=label)
+        ev = ev_weight @ (result.flow.ev_density[:, k, :] + result.flow.ev_away_density[:, k, :])
+        axes[1, 1].plot(game.ev.soe, ev / (ev_weight.sum() * game.ev.spacing), label=label)
+    titles = (
+        ("Base load [kW]", "PV output when producing [kW]"),
+        ("ESS state of energy [kWh]", "EV state of energy [kWh]"),
+    )
+    for row in range(2):
+        for col in range(2):
+            ax = axes[row, col]
+            ax.set_xlabel(titles[row][col])
+            ax.set_ylabel("density")
+            ax.legend(fontsize=8)
+    fig.suptitle(f"Population densities at equilibrium ({result.mode} mode)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_prices(result: EquilibriumResult, path: Path) -> None:
+    """Fig. 6: equilibrium ``p_RPC`` of every cluster and ``p_CoC`` over the day."""
+    game = result.game
+    hours = game.step_hours
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for p in range(game.n_clusters):
+        ax.plot(hours, result.prices.rpc[p], color="tab:blue", alpha=0.15, lw=0.8)
+    ax.plot([], [], color="tab:blue", alpha=0.5, label="$p^{RPC}_p$ (each cluster)")
+    ax.plot(hours, result.prices.coc.mean(axis=0), color="tab:red", lw=2.2, label="$p^{CoC}$")
+    ax.plot(hours, game.grid_price, color="k", ls="--", lw=1.2, label="$p^G$")
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("price [$/kWh]")
+    ax.set_xlim(0, hours[-1] + game.dt_h)
+    ax.legend()
+    ax.set_title(f"Equilibrium prices ({result.mode} mode)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_generic_agent(result: EquilibriumResult, path: Path) -> None:
+    """Fig. 7: expected energy profile of the generic agent's household."""
+    game = result.game
+    p = game.generic_cluster
+    hours = game.step_hours
+    flow = result.flow
+    pv = game.clusters.pv_kwp[p] * game.pv_per_kwp
+    base = flow.exogenous_kw[p] + pv
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    top.plot(hours, -pv, label="PV (−)", color="gold")
+    top.plot(hours, base, label="base load")
+    top.plot(hours, flow.controllable_kw[p], label="controllable load")
+    top.plot(hours, flow.shiftable_kw[p], label="shiftable load")
+    top.plot(hours, flow.ess_kw[p], label="ESS (grid side)")
+    top.plot(hours, flow.ev_kw[p], label="EV (grid side, × share)")
+    top.plot(hours, flow.net_kw[p], color="k", lw=2, label="net exchange ξ")
+    top.axhline(0, color="grey", lw=0.5)
+    top.set_ylabel("expected power [kW]")
+    top.legend(fontsize=8, ncol=4)
+    top.set_title(
+        f"Generic agent: cluster {p} ({result.mode} mode), expected daily cost "
+        f"${result.cost[p]:.2f}"
+    )
+    t = np.append(hours, hours[-1] + game.dt_h)
+    ess_mean = flow.ess_density[p] @ game.ess.soe
+    connected = flow.ev_density[p].sum(axis=1)
+    ev_mean = (flow.ev_density[p] + flow.ev_away_density[p]) @ game.ev.soe
+    bottom.plot(t, ess_mean, label="ESS mean SoE [kWh]")
+    bottom.plot(t, ev_mean, label="EV mean SoE [kWh]")
+    bottom.set_ylabel("state of energy [kWh]")
+    bottom.set_xlabel("hour of day")
+    twin = bottom.twinx()
+    twin.plot(t, connected, color="grey", ls=":", label="EV connected (prob.)")
+    twin.step(
+        hours,
+        result.prices.stage[p] / np.max(game.grid_price),
+        where="post",
+        color="tab:red",
+        alpha=0.6,
+        label="π / p_G",
+    )
+    twin.set_ylabel("probability / relative price")
+    lines = bottom.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    bottom.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def equilibrium_figures(result: EquilibriumResult, directory: Path) -> list[Path]:
+    """Write Figs. 5–7 of the equilibrium into ``directory``; return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "densities.png", directory / "prices.png", directory / "generic_agent.png"]
+    plot_densities(result, paths[0])
+    plot_prices(result, paths[1])
+    plot_generic_agent(result, paths[2])
+    return paths
+
+
+def plot_mode_costs(table, path: Path) -> None:
+    """Bar chart of the three modes' daily cost: generic agent and population mean."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["generic_cost"], width=0.4, label="generic agent")
+    ax.bar(x + 0.2, table["mean_cost"], width=0.4, label="population mean")
+    ax.set_xticks(x, table["mode"])
+    ax.set_ylabel("expected daily cost per household [$]")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
