@@ -1,4 +1,5 @@
-from cosim.cli import main
 import sys
+
+from cosim.cli import main
 
 sys.exit(main())

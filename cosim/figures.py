@@ -7,18 +7,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from models.equilibrium import EquilibriumResult  # noqa: E402
-from models.game import game_rng  # noqa: E402
+from models.equilibrium import EquilibriumResult
+from models.game import game_rng
 
 #: Hours of day at which Fig. 5 shows the population's densities.
 DENSITY_HOURS = (6.0, 12.0, 18.0)
 
 
 def _step(result: EquilibriumResult, hour: float) -> int:
-    return min(int(round(hour / result.game.dt_h)), result.game.steps - 1)
+    return min(round(hour / result.game.dt_h), result.game.steps - 1)
 
 
 def _exogenous_samples(

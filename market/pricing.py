@@ -83,7 +83,7 @@ class PriceConfig(Frozen):
     )
     coc_aggregate: Literal["scalar", "per_cluster"] = Field(
         "scalar",
-        description="scalar: p_CoC = P_glob(M_g), eq. (20); per_cluster: P_glob(A_p), network-aware.",
+        description="scalar: p_CoC = P_glob(M_g), eq. (20); per_cluster: P_glob(A_p) (SPEC §3).",
     )
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
 
