@@ -95,7 +95,7 @@ def smooth_clip(
 
     Increasing, 1-Lipschitz, and never above ``hi`` nor below ``lo``.
     """
-    if width <= 0:
+    if width <= 1e-12:  # below that the softplus is the hard clip to double precision
         return np.clip(x, lo, hi)
     x = np.asarray(x, dtype=float)
     soft_lo = width * np.logaddexp(0.0, (x - lo) / width)
@@ -139,7 +139,7 @@ def price_curve_slope(
 ) -> np.ndarray:
     """Derivative ``dP/dm`` of :func:`price_curve` [$/kWh per kW]; ≥ 0 everywhere."""
     raw = grid_price - network_charge + slope * aggregate
-    if smoothing <= 0:
+    if smoothing <= 1e-12:
         inside = (raw > floor) & (raw < grid_price)
         return np.where(inside, slope, 0.0) * np.ones_like(raw)
     sig_lo = 1.0 / (1.0 + np.exp(-(raw - floor) / smoothing))

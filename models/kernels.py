@@ -413,7 +413,7 @@ def shiftable_forward(
 @njit(cache=True)
 def _smooth_clip(x: float, lo: float, hi: float, width: float) -> float:
     """Scalar twin of :func:`market.pricing.smooth_clip`."""
-    if width <= 0.0:
+    if width <= 1e-12:
         return min(max(x, lo), hi)
     a = (x - lo) / width
     b = (x - hi) / width

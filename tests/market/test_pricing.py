@@ -1,0 +1,75 @@
+"""Price functions of eqs. (19)–(20): increasing, Lipschitz, between floor and grid price."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from market.pricing import (
+    Mode,
+    WeightsConfig,
+    hourly_to_steps,
+    mode_weights,
+    price_curve,
+    price_curve_slope,
+    smooth_clip,
+)
+
+aggregates = np.linspace(-20.0, 20.0, 4001)
+
+
+@given(
+    delta=st.floats(0.0, 0.06),
+    slope=st.floats(0.0, 0.05),
+    width=st.floats(0.0, 0.01),
+)
+def test_price_is_increasing_and_within_floor_and_grid_price(delta, slope, width):
+    p = price_curve(aggregates, 0.07, delta, slope, 0.02, width)
+    assert np.all(np.diff(p) >= -1e-15)
+    assert np.all(p <= 0.07 + 1e-15)
+    assert np.all(p >= 0.02 - 1e-15)
+    # Lipschitz with constant `slope`
+    assert np.all(np.abs(np.diff(p)) <= slope * (aggregates[1] - aggregates[0]) + 1e-15)
+
+
+def test_hard_clip_is_the_zero_width_limit():
+    hard = price_curve(aggregates, 0.07, 0.03, 0.0075, 0.02, 0.0)
+    soft = price_curve(aggregates, 0.07, 0.03, 0.0075, 0.02, 1e-6)
+    assert np.max(np.abs(hard - soft)) < 1e-6
+    assert hard[2000] == 0.07 - 0.03  # m = 0
+
+
+def test_slope_matches_finite_differences():
+    h = 1e-6
+    for width in (0.0, 0.002):
+        d = price_curve_slope(aggregates, 0.07, 0.03, 0.0075, 0.02, width)
+        fd = (
+            price_curve(aggregates + h, 0.07, 0.03, 0.0075, 0.02, width)
+            - price_curve(aggregates - h, 0.07, 0.03, 0.0075, 0.02, width)
+        ) / (2 * h)
+        inside = np.abs(aggregates - np.round(aggregates)) > 1e-3  # away from hard kinks
+        assert np.allclose(d[inside], fd[inside], atol=1e-7)
+
+
+def test_smooth_clip_stays_inside_bounds_for_extremes():
+    x = np.array([-1e6, -1.0, 0.0, 1.0, 1e6])
+    y = smooth_clip(x, -0.5, 0.5, 0.1)
+    assert np.all((y >= -0.5) & (y <= 0.5))
+    assert y[0] == -0.5 and y[-1] == 0.5
+
+
+def test_mode_weights():
+    hours = np.arange(96) * 0.25
+    cfg = WeightsConfig()
+    assert np.array_equal(mode_weights(Mode.STANDALONE, cfg, hours), np.tile([0, 0, 1.0], (96, 1)))
+    assert np.allclose(mode_weights(Mode.COC, cfg, hours), [0.4, 0.3, 0.3])
+    hourly = WeightsConfig(coc=[(0.4, 0.3, 0.3)] * 12 + [(0.2, 0.2, 0.6)] * 12)
+    w = mode_weights(Mode.COC, hourly, hours)
+    assert np.allclose(w[47], [0.4, 0.3, 0.3]) and np.allclose(w[48], [0.2, 0.2, 0.6])
+
+
+def test_hourly_tariff_expands_to_steps():
+    tariff = [0.05] * 7 + [0.1] * 17
+    p = hourly_to_steps(tariff, np.arange(96) * 0.25)
+    assert p[27] == 0.05 and p[28] == 0.1 and p.shape == (96,)
