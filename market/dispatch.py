@@ -1,0 +1,651 @@
+"""DC economic dispatch with locational marginal prices (seed 003 §2).
+
+The dispatch of He & Liu, eqs. (2)–(5), in PTDF form::
+
+    min   Σ_g (a_g p_g² + b_g p_g) + VOLL·Σ_n s_n + π·Σ_n u_n              (2)
+    s.t.  Σ_g p_g + Σ_n (s_n − u_n) = Σ_n d_n                  [λ]         (3)
+          −F_l ≤ Σ_n PTDF_{l,n} (P_n + s_n − u_n − d_n) ≤ F_l  [μ̲_l, μ̄_l]  (4)
+          p_g^min ≤ p_g ≤ p_g^max                                          (5)
+          0 ≤ s_n ≤ max(d_n, 0),   u_n ≥ 0
+
+with P_n the output of the units at bus n. Two terms extend the paper so
+that every demand has a solution: ``s_n`` is load shed at the value of lost
+load (VOLL) and ``u_n`` is surplus dumped at a penalty π when must-run output
+or prosumers' net supply cannot be absorbed. With them the problem is always
+feasible (s = max(d, 0), u = P + max(−d, 0) at p = p^min gives zero flows),
+so a HiGHS failure is a solver failure and is raised as
+:class:`DispatchError` naming the time step.
+
+The LMP is the derivative of the Lagrangian (7) with respect to d_n, eq. (6)::
+
+    LMP_n = λ − Σ_l PTDF_{l,n} (μ̄_l − μ̲_l)
+
+λ is the hub (slack-bus) price, whose PTDF column is zero. HiGHS reports row
+duals as ∂cost/∂(row bound); with the demand terms moved into the row bounds,
+the dual of a line row is μ_l = μ̲_l − μ̄_l and LMP_n = λ + Σ_l PTDF_{l,n} μ_l.
+
+The Pyomo model built by :func:`create_model` is the readable definition.
+:class:`EconomicDispatch` builds it once and re-solves it: through Pyomo's
+persistent HiGHS interface (``method="pyomo"``, one mutable Param per bus
+demand), or — the fast path — through a ``highspy.Highs`` object holding the
+same matrices, updated in place with ``changeRowsBounds`` (``"highspy"``).
+``"pyomo-rebuild"`` builds a fresh model each step (reference and benchmark).
+Units: MW and $/MWh; :func:`to_dollars_per_kwh` converts prices at the
+boundary to the household layer's $/kWh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from numpy.typing import ArrayLike, NDArray
+
+from market.network import Network, ptdf
+
+__all__ = [
+    "QP_ATTEMPTS",
+    "DispatchError",
+    "DispatchOptions",
+    "DispatchResult",
+    "EconomicDispatch",
+    "create_model",
+    "set_demand",
+    "to_dollars_per_kwh",
+]
+
+Method = Literal["highspy", "pyomo", "pyomo-rebuild"]
+
+_FLAG_TOLERANCE_MW = 1e-6
+
+QP_ATTEMPTS: tuple[Mapping[str, float], ...] = (
+    {"qp_regularization_value": 1e-9},
+    {"qp_regularization_value": 1e-10},
+    {"qp_regularization_value": 1e-11},
+    {"qp_regularization_value": 1e-7},  # HiGHS's default
+)
+"""HiGHS settings tried in turn until a QP solve ends optimal. With HiGHS's
+default regularisation (1e-7) its active-set QP solver cycled or stopped with
+"Solve error" on 180 of 450 stressed Hawaii40 dispatches (limits cut to 30–100 %,
+demand 0.3–1.3× nominal ± 15 MW); with 1e-9 or 1e-10 it solved all 450 in
+~160–200 iterations (HiGHS issues #1583 and #2894 report the same kind of
+cycling). The value acts in the solver's null-space factorisation, not in the
+model: the optimum and duals are the same within solver tolerance."""
+
+_FINAL_STATUSES = (
+    highspy.HighsModelStatus.kOptimal,
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kInterrupt,
+)
+
+
+class DispatchError(RuntimeError):
+    """The solver failed on a dispatch that should always be feasible."""
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    """Prices of the two slack terms and numerical settings of the dispatch."""
+
+    value_of_lost_load: float = 10_000.0
+    """VOLL: price of shed load ($/MWh); caps the LMP where load is shed."""
+    surplus_penalty: float = 1_000.0
+    """Price of dumped surplus ($/MWh); the LMP is −this where surplus is dumped."""
+    ptdf_tolerance: float = 1e-10
+    """PTDF entries with smaller magnitude are treated as zero."""
+    qp_iteration_limit: int = 5_000
+    """Iterations allowed to one HiGHS QP solve (a dispatch needs a few hundred).
+    A solve that cycles into this limit, or ends in any other non-optimal state
+    but a time limit, is retried with the next of :data:`QP_ATTEMPTS`."""
+    highs_options: Mapping[str, bool | int | float | str] = field(default_factory=dict)
+    """Extra HiGHS options (e.g. ``{"time_limit": 1.0}``), passed to both paths."""
+
+    def __post_init__(self) -> None:
+        if not self.value_of_lost_load > 0.0:
+            raise ValueError(f"value_of_lost_load: {self.value_of_lost_load} must be > 0")
+        if not self.surplus_penalty > 0.0:
+            raise ValueError(f"surplus_penalty: {self.surplus_penalty} must be > 0")
+        if not self.qp_iteration_limit > 0:
+            raise ValueError(f"qp_iteration_limit: {self.qp_iteration_limit} must be > 0")
+        if not self.ptdf_tolerance >= 0.0:
+            raise ValueError(f"ptdf_tolerance: {self.ptdf_tolerance} must be ≥ 0")
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """Outcome of one economic dispatch (MW, $/MWh, $/h)."""
+
+    time_step: int | None
+    """The step this dispatch belongs to, if given."""
+    demand_mw: NDArray[np.float64]
+    """Demand per bus (MW), as given."""
+    generation_mw: NDArray[np.float64]
+    """Output per generator (MW)."""
+    flow_mw: NDArray[np.float64]
+    """Flow per line (MW), positive from ``from_bus`` to ``to_bus``; all lines."""
+    lmp: NDArray[np.float64]
+    """Locational marginal price per bus ($/MWh), eq. (6)."""
+    hub_price: float
+    """λ: the price at the hub (slack) bus ($/MWh), dual of eq. (3)."""
+    line_shadow_price: NDArray[np.float64]
+    """μ̄_l − μ̲_l per line ($/MWh per MW of limit), dual of eq. (4); zero
+    where a line is unmonitored or not at its limit."""
+    shed_mw: NDArray[np.float64]
+    """Load shed per bus (MW), priced at the value of lost load."""
+    surplus_mw: NDArray[np.float64]
+    """Surplus dumped per bus (MW), priced at the surplus penalty."""
+    cost: float
+    """Optimal objective ($/h): generation cost plus shedding and surplus."""
+
+    @property
+    def load_shed(self) -> bool:
+        """True if any load was shed (demand could not be met)."""
+        return bool(np.any(self.shed_mw > _FLAG_TOLERANCE_MW))
+
+    @property
+    def surplus_dumped(self) -> bool:
+        """True if any surplus was dumped (supply could not be absorbed)."""
+        return bool(np.any(self.surplus_mw > _FLAG_TOLERANCE_MW))
+
+    @property
+    def congestion_component(self) -> NDArray[np.float64]:
+        """LMP minus hub price per bus ($/MWh): the congestion terms of eq. (6)."""
+        return self.lmp - self.hub_price
+
+    @property
+    def lmp_per_kwh(self) -> NDArray[np.float64]:
+        """LMPs in $/kWh, the household layer's unit."""
+        return to_dollars_per_kwh(self.lmp)
+
+
+def to_dollars_per_kwh(price_per_mwh: ArrayLike) -> NDArray[np.float64]:
+    """Convert prices from $/MWh (wholesale layer) to $/kWh (household layer)."""
+    return np.asarray(price_per_mwh, dtype=float) / 1000.0
+
+
+# ---------------------------------------------------------------------------
+# The readable definition: a Pyomo model built from small define_* steps
+# ---------------------------------------------------------------------------
+def define_sets(model: pyo.ConcreteModel, network: Network, monitored: NDArray[np.intp]) -> None:
+    """Buses, generators and the monitored lines (finite limit)."""
+    model.buses = pyo.Set(initialize=range(network.n_buses), ordered=True)
+    model.generators = pyo.Set(initialize=range(network.n_generators), ordered=True)
+    model.lines = pyo.Set(initialize=[int(k) for k in monitored], ordered=True)
+
+
+def define_demand(model: pyo.ConcreteModel, network: Network, ptdf_matrix: NDArray) -> None:
+    """Demand as mutable Params: one per bus, plus what each row bound needs.
+
+    ``demand[n]`` is d_n (MW). The derived ``shed_limit[n] = max(d_n, 0)`` and
+    ``demand_flow[l] = Σ_n PTDF_{l,n} d_n`` (the flow the demand alone would
+    cause on line l) are kept as Params too, so that a persistent solver
+    updates one number per bound instead of re-evaluating a sum over buses.
+    :func:`set_demand` keeps the three consistent.
+    """
+    model.demand = pyo.Param(model.buses, initialize=0.0, mutable=True)
+    model.shed_limit = pyo.Param(model.buses, initialize=0.0, mutable=True)
+    model.demand_flow = pyo.Param(model.lines, initialize=0.0, mutable=True)
+    set_demand(model, network.nominal_demand_mw, ptdf_matrix)
+
+
+def set_demand(model: pyo.ConcreteModel, demand_mw: ArrayLike, ptdf_matrix: NDArray) -> None:
+    """Set a step's demand (MW per bus) on a model from :func:`create_model`."""
+    d = np.asarray(demand_mw, dtype=float)
+    flow = ptdf_matrix @ d
+    for n in model.buses:
+        model.demand[n] = float(d[n])
+        model.shed_limit[n] = max(float(d[n]), 0.0)
+    for line in model.lines:
+        model.demand_flow[line] = float(flow[line])
+
+
+def define_generation(model: pyo.ConcreteModel, network: Network) -> None:
+    """Generator outputs p_g (MW) within their limits, eq. (5)."""
+    lo, hi = network.gen_pmin_mw, network.gen_pmax_mw
+    model.p = pyo.Var(model.generators, bounds=lambda m, g: (float(lo[g]), float(hi[g])))
+
+
+def define_shedding_and_surplus(model: pyo.ConcreteModel) -> None:
+    """Shed load 0 ≤ s_n ≤ max(d_n, 0) and dumped surplus u_n ≥ 0 (MW)."""
+    model.shed = pyo.Var(model.buses, bounds=lambda m, n: (0.0, m.shed_limit[n]))
+    model.surplus = pyo.Var(model.buses, domain=pyo.NonNegativeReals)
+
+
+def define_supply(model: pyo.ConcreteModel, network: Network) -> None:
+    """Supply per bus: P_n + s_n − u_n (MW); the injection is this minus d_n."""
+    units_at: list[list[int]] = [[] for _ in range(network.n_buses)]
+    for g, n in enumerate(network.gen_bus):
+        units_at[int(n)].append(g)
+
+    def supply(m: pyo.ConcreteModel, n: int) -> pyo.Expression:
+        return pyo.quicksum(m.p[g] for g in units_at[n]) + m.shed[n] - m.surplus[n]
+
+    model.supply = pyo.Expression(model.buses, rule=supply)
+
+
+def define_power_balance(model: pyo.ConcreteModel) -> None:
+    """System balance, eq. (3); its dual is the hub price λ."""
+    model.balance = pyo.Constraint(
+        expr=pyo.quicksum(model.supply[n] for n in model.buses)
+        == pyo.quicksum(model.demand[n] for n in model.buses)
+    )
+
+
+def define_line_limits(model: pyo.ConcreteModel, network: Network, ptdf_matrix: NDArray) -> None:
+    """PTDF flow limits on monitored lines, eq. (4).
+
+    Flow_l = Σ_n PTDF_{l,n} (supply_n − d_n) = Σ_n PTDF_{l,n} supply_n − demand_flow_l.
+    """
+    limit = network.line_limit_mw
+
+    def flow_limit(m: pyo.ConcreteModel, line: int) -> tuple:
+        row = ptdf_matrix[line]
+        flow = pyo.quicksum(float(row[n]) * m.supply[n] for n in np.flatnonzero(row))
+        return (-float(limit[line]), flow - m.demand_flow[line], float(limit[line]))
+
+    model.line_limit = pyo.Constraint(model.lines, rule=flow_limit)
+
+
+def define_objective(model: pyo.ConcreteModel, network: Network, options: DispatchOptions) -> None:
+    """Generation cost Σ a p² + b p plus priced shedding and surplus, eq. (2)."""
+    a, b = network.gen_cost_a, network.gen_cost_b
+    generation = pyo.quicksum(
+        float(a[g]) * model.p[g] ** 2 + float(b[g]) * model.p[g]
+        if a[g] > 0.0
+        else float(b[g]) * model.p[g]
+        for g in model.generators
+    )
+    slack_terms = options.value_of_lost_load * pyo.quicksum(model.shed[n] for n in model.buses)
+    slack_terms += options.surplus_penalty * pyo.quicksum(model.surplus[n] for n in model.buses)
+    model.cost = pyo.Objective(expr=generation + slack_terms, sense=pyo.minimize)
+
+
+def create_model(
+    network: Network,
+    ptdf_matrix: NDArray[np.float64] | None = None,
+    options: DispatchOptions | None = None,
+) -> pyo.ConcreteModel:
+    """Build the economic dispatch, eqs. (2)–(5), as a Pyomo model.
+
+    Parameters
+    ----------
+    network
+        The network.
+    ptdf_matrix
+        PTDF (lines × buses); computed from the network if omitted.
+    options
+        Slack prices; defaults if omitted.
+
+    Returns
+    -------
+    pyomo.environ.ConcreteModel
+        The model, with mutable ``demand[n]`` set to the nominal demand.
+    """
+    options = options or DispatchOptions()
+    matrix = _clean_ptdf(network, ptdf_matrix, options)
+    model = pyo.ConcreteModel(name=f"economic dispatch ({network.name or 'network'})")
+    define_sets(model, network, _monitored_lines(network))
+    define_demand(model, network, matrix)
+    define_generation(model, network)
+    define_shedding_and_surplus(model)
+    define_supply(model, network)
+    define_power_balance(model)
+    define_line_limits(model, network, matrix)
+    define_objective(model, network, options)
+    return model
+
+
+def _monitored_lines(network: Network) -> NDArray[np.intp]:
+    return np.flatnonzero(np.isfinite(network.line_limit_mw))
+
+
+def _clean_ptdf(network: Network, matrix: NDArray | None, options: DispatchOptions) -> NDArray:
+    out = ptdf(network) if matrix is None else np.array(matrix, dtype=float)
+    if out.shape != (network.n_lines, network.n_buses):
+        raise ValueError(f"ptdf_matrix: shape {out.shape}, expected lines × buses")
+    out[np.abs(out) < options.ptdf_tolerance] = 0.0
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Solver paths. Each returns the raw solution in one layout.
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Raw:
+    generation: NDArray[np.float64]
+    shed: NDArray[np.float64]
+    surplus: NDArray[np.float64]
+    balance_dual: float
+    line_duals: NDArray[np.float64]  # μ_l = ∂cost/∂bound per line, 0 where no row
+    objective: float
+
+
+class _HighspyPath:
+    """The dispatch held in one ``highspy.Highs`` object, updated in place.
+
+    Columns: p (G), s (N), u (N). Row 0 is the balance (3); the other rows are
+    line limits (4). The demand enters only row bounds and the shedding caps,
+    so a new step is one ``changeRowsBounds`` and one ``changeColsBounds``.
+
+    Dense PTDF rows dominate HiGHS's QP time, and few lines ever bind, so line
+    rows are generated lazily: a line's row is added the first time its flow
+    would exceed the limit and is kept for later steps. A step re-solves until
+    no monitored line is violated; the result is then optimal for the full
+    problem, and a line without a row has a zero dual, as it has in the full
+    model when it is not binding. The Pyomo path solves the full model and the
+    tests compare the two.
+    """
+
+    def __init__(self, network: Network, matrix: NDArray, options: DispatchOptions) -> None:
+        n_gen, n_bus = network.n_generators, network.n_buses
+        self._n_gen, self._n_bus = n_gen, n_bus
+        self._n_lines = network.n_lines
+        self._lines = _tightest_per_corridor(network)  # candidates for a row
+        self._ptdf = np.ascontiguousarray(matrix[self._lines])  # candidates × buses
+        self._limit = network.line_limit_mw[self._lines]
+        self._tolerance = 1e-6 * np.maximum(self._limit, 1.0)  # MW
+        self._gen_bus = network.gen_bus
+        self._active: list[int] = []  # positions among the candidates, in row order
+        n_col = n_gen + 2 * n_bus
+        # A unit at bus n and a shed at bus n share the column [1; PTDF[:, n]];
+        # a surplus at bus n has its negative.
+        self._row_coeffs = np.hstack([self._ptdf[:, network.gen_bus], self._ptdf, -self._ptdf])
+
+        h = self.highs = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("qp_iteration_limit", options.qp_iteration_limit)
+        for key, val in options.highs_options.items():
+            _check(h.setOptionValue(key, val), f"setOptionValue({key!r})")
+        voll, penalty = options.value_of_lost_load, options.surplus_penalty
+        cost = np.concatenate([network.gen_cost_b, np.full(n_bus, voll), np.full(n_bus, penalty)])
+        lower = np.concatenate([network.gen_pmin_mw, np.zeros(2 * n_bus)])
+        upper = np.concatenate([network.gen_pmax_mw, np.zeros(n_bus), np.full(n_bus, np.inf)])
+        _check(h.addCols(n_col, cost, lower, upper, 0, [], [], []), "addCols")
+        balance = np.concatenate([np.ones(n_gen + n_bus), -np.ones(n_bus)])
+        cols = np.arange(n_col, dtype=np.int32)
+        _check(h.addRows(1, [0.0], [0.0], n_col, [0], cols, balance), "addRows")
+        # HiGHS minimises ½ xᵀQx + cᵀx, so a·p² needs Q_gg = 2a.
+        if np.any(network.gen_cost_a > 0.0):
+            diag = np.concatenate([2.0 * network.gen_cost_a, np.zeros(2 * n_bus)])
+            triangular = highspy.HessianFormat.kTriangular
+            status = h.passHessian(n_col, n_col, triangular, np.arange(n_col + 1), cols, diag)
+            _check(status, "passHessian")
+        self._shed_cols = np.arange(n_gen, n_gen + n_bus, dtype=np.int32)
+        self._zeros = np.zeros(n_bus)
+
+    def _add_rows(self, new: NDArray[np.intp], shift: NDArray) -> None:
+        coeffs = self._row_coeffs[new]
+        rows, cols = np.nonzero(coeffs)  # row-major: grouped by new row
+        cols = cols.astype(np.int32)
+        starts = np.searchsorted(rows, np.arange(new.size)).astype(np.int32)
+        lower, upper = shift[new] - self._limit[new], shift[new] + self._limit[new]
+        values = coeffs[rows, cols]
+        status = self.highs.addRows(new.size, lower, upper, rows.size, starts, cols, values)
+        _check(status, "addRows")
+        self._active.extend(int(k) for k in new)
+
+    def _run(self) -> str | None:
+        """Run HiGHS through :data:`QP_ATTEMPTS`; None if optimal, else the status."""
+        h = self.highs
+        for attempt in QP_ATTEMPTS:
+            for key, val in attempt.items():
+                h.setOptionValue(key, val)
+            h.clearSolver()  # a cold start each time: the QP solver does not warm-start
+            h.run()
+            status = h.getModelStatus()
+            if status in _FINAL_STATUSES:
+                break
+        for key, val in QP_ATTEMPTS[0].items():
+            h.setOptionValue(key, val)
+        return (
+            None if status == highspy.HighsModelStatus.kOptimal else h.modelStatusToString(status)
+        )
+
+    def solve(self, demand: NDArray[np.float64]) -> _Raw | str:
+        h = self.highs
+        shift = self._ptdf @ demand  # demand-driven flow per monitored line
+        active = np.array(self._active, dtype=np.intp)
+        rows = np.arange(1 + active.size, dtype=np.int32)
+        total = demand.sum()
+        lower = np.concatenate([[total], shift[active] - self._limit[active]])
+        upper = np.concatenate([[total], shift[active] + self._limit[active]])
+        h.changeRowsBounds(rows.size, rows, lower, upper)
+        h.changeColsBounds(self._n_bus, self._shed_cols, self._zeros, np.maximum(demand, 0.0))
+        g, n = self._n_gen, self._n_bus
+        while True:
+            failure = self._run()
+            if failure is not None:
+                return failure
+            x = np.asarray(h.getSolution().col_value)
+            supply = np.bincount(self._gen_bus, weights=x[:g], minlength=n) + x[g : g + n]
+            flow = self._ptdf @ (supply - x[g + n :]) - shift
+            violated = np.flatnonzero(np.abs(flow) > self._limit + self._tolerance)
+            if violated.size == 0:
+                break
+            self._add_rows(violated, shift)  # none of them has a row yet
+        y = np.asarray(h.getSolution().row_dual)
+        line_duals = np.zeros(self._n_lines)
+        line_duals[self._lines[np.array(self._active, dtype=np.intp)]] = y[1:]
+        return _Raw(
+            generation=x[:g],
+            shed=x[g : g + n],
+            surplus=x[g + n :],
+            balance_dual=float(y[0]),
+            line_duals=line_duals,
+            objective=float(h.getInfo().objective_function_value),
+        )
+
+
+class _PyomoPath:
+    """The Pyomo model solved through Pyomo's persistent HiGHS interface."""
+
+    def __init__(
+        self, network: Network, matrix: NDArray, options: DispatchOptions, *, rebuild: bool
+    ) -> None:
+        self._network, self._matrix, self._options = network, matrix, options
+        self._rebuild = rebuild
+        self.model = create_model(network, matrix, options)
+        self._solver = None if rebuild else self._new_solver(options)
+
+    @staticmethod
+    def _new_solver(options: DispatchOptions):  # Pyomo's contrib solver, imported when needed
+        from pyomo.contrib.solver.solvers.highs import Highs
+
+        solver = Highs()
+        solver.config.solver_options["qp_iteration_limit"] = options.qp_iteration_limit
+        solver.config.solver_options.update(options.highs_options)
+        solver.config.load_solutions = False
+        solver.config.raise_exception_on_nonoptimal_result = False
+        # The model's structure never changes: only the demand Params do.
+        for name in solver.config.auto_updates:
+            setattr(solver.config.auto_updates, name, name == "update_parameters")
+        return solver
+
+    def solve(self, demand: NDArray[np.float64]) -> _Raw | str:
+        from pyomo.contrib.solver.common.results import TerminationCondition
+
+        if self._rebuild:
+            self.model = create_model(self._network, self._matrix, self._options)
+            solver = self._new_solver(self._options)
+        else:
+            solver = self._solver
+        m = self.model
+        set_demand(m, demand, self._matrix)
+        final = (
+            TerminationCondition.convergenceCriteriaSatisfied,
+            TerminationCondition.maxTimeLimit,
+            TerminationCondition.interrupted,
+        )
+        for attempt in QP_ATTEMPTS:  # see QP_ATTEMPTS: retry a failed QP
+            options = {**solver.config.solver_options, **attempt}
+            results = solver.solve(m, solver_options=options)
+            if results.termination_condition in final:
+                break
+        if results.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
+            return str(results.termination_condition)
+        loader = results.solution_loader
+        primal = loader.get_vars()
+        constraints = [m.balance, *(m.line_limit[k] for k in m.lines)]
+        duals = loader.get_duals(constraints)
+        return _Raw(
+            generation=np.array([primal[m.p[g]] for g in m.generators]),
+            shed=np.array([primal[m.shed[n]] for n in m.buses]),
+            surplus=np.array([primal[m.surplus[n]] for n in m.buses]),
+            balance_dual=float(duals[m.balance]),
+            line_duals=_scatter(
+                self._network.n_lines, list(m.lines), [duals[m.line_limit[k]] for k in m.lines]
+            ),
+            objective=float(results.incumbent_objective),
+        )
+
+
+# ---------------------------------------------------------------------------
+# Public entry point
+# ---------------------------------------------------------------------------
+class EconomicDispatch:
+    """Economic dispatch of one network, built once and re-solved per step.
+
+    Parameters
+    ----------
+    network
+        The network (generators, lines, PTDF).
+    options
+        Value of lost load, surplus penalty, PTDF tolerance.
+    method
+        ``"highspy"`` (fast path, default), ``"pyomo"`` (persistent Pyomo
+        model) or ``"pyomo-rebuild"`` (a fresh Pyomo model per step; for
+        reference and benchmarks). All give the same LMPs.
+
+    Examples
+    --------
+    >>> from market.network import pjm5bus
+    >>> ed = EconomicDispatch(pjm5bus())
+    >>> result = ed.solve(pjm5bus().nominal_demand_mw, time_step=0)
+    >>> round(float(result.lmp[4]), 2)  # Brighton's bus E
+    10.0
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        options: DispatchOptions | None = None,
+        *,
+        method: Method = "highspy",
+    ) -> None:
+        self.network = network
+        self.options = options or DispatchOptions()
+        self.method = method
+        self.ptdf = _clean_ptdf(network, None, self.options)
+        self.ptdf.setflags(write=False)
+        if method == "highspy":
+            self._path: _HighspyPath | _PyomoPath = _HighspyPath(network, self.ptdf, self.options)
+        elif method in ("pyomo", "pyomo-rebuild"):
+            self._path = _PyomoPath(
+                network, self.ptdf, self.options, rebuild=method == "pyomo-rebuild"
+            )
+        else:
+            raise ValueError(f"method: {method!r} is not 'highspy', 'pyomo' or 'pyomo-rebuild'")
+
+    @property
+    def model(self) -> pyo.ConcreteModel | None:
+        """The Pyomo model behind the ``"pyomo"`` paths (None for ``"highspy"``)."""
+        return self._path.model if isinstance(self._path, _PyomoPath) else None
+
+    def solve(self, demand_mw: ArrayLike, *, time_step: int | None = None) -> DispatchResult:
+        """Dispatch for one step's demand.
+
+        Parameters
+        ----------
+        demand_mw
+            Net demand per bus (MW); negative where prosumers supply the bus.
+        time_step
+            The step's index, carried into the result and any error.
+
+        Returns
+        -------
+        DispatchResult
+            Generation, flows, LMPs (eq. (6)), shedding and cost.
+
+        Raises
+        ------
+        ValueError
+            If the demand has the wrong shape or is not finite.
+        DispatchError
+            If HiGHS does not reach an optimum, naming the time step.
+        """
+        step = "unspecified" if time_step is None else time_step
+        demand = np.array(demand_mw, dtype=float)
+        if demand.shape != (self.network.n_buses,):
+            raise ValueError(
+                f"demand_mw at time step {step}: shape {demand.shape}, expected "
+                f"({self.network.n_buses},) — one value per bus"
+            )
+        if not np.all(np.isfinite(demand)):
+            raise ValueError(f"demand_mw at time step {step}: contains non-finite values")
+        raw = self._path.solve(demand)
+        if isinstance(raw, str):
+            raise DispatchError(
+                f"economic dispatch failed at time step {step}: HiGHS ended with '{raw}' "
+                f"({self.method} path, network {self.network.name!r})"
+            )
+        return self._result(raw, demand, time_step)
+
+    def _result(self, raw: _Raw, demand: NDArray, time_step: int | None) -> DispatchResult:
+        net = self.network
+        injection = np.bincount(net.gen_bus, weights=raw.generation, minlength=net.n_buses)
+        injection += raw.shed - raw.surplus - demand
+        mu = raw.line_duals
+        # Eq. (6): LMP_n = λ + Σ_l PTDF_{l,n} μ_l with μ_l = ∂cost/∂bound = μ̲_l − μ̄_l.
+        lmp = raw.balance_dual + self.ptdf.T @ mu
+        return DispatchResult(
+            time_step=time_step,
+            demand_mw=_ro(demand),
+            generation_mw=_ro(raw.generation),
+            flow_mw=_ro(self.ptdf @ injection),
+            lmp=_ro(lmp),
+            hub_price=raw.balance_dual,
+            line_shadow_price=_ro(0.0 - mu),
+            shed_mw=_ro(raw.shed),
+            surplus_mw=_ro(raw.surplus),
+            cost=raw.objective,
+        )
+
+
+def _tightest_per_corridor(network: Network) -> NDArray[np.intp]:
+    """Monitored lines, keeping one per set of parallel circuits.
+
+    Parallel circuits between the same two buses split their corridor's flow
+    by susceptance, so their PTDF rows are proportional and only the one with
+    the smallest ``limit·x`` can bind. Keeping one row per corridor loses
+    nothing and keeps identical rows, degenerate for an active-set QP, out of
+    the model (Hawaii40 has 89 branches in 58 corridors).
+    """
+    tightness = network.line_limit_mw * np.abs(network.line_reactance)
+    best: dict[tuple[int, int], int] = {}
+    for k in _monitored_lines(network):
+        f, t = int(network.line_from[k]), int(network.line_to[k])
+        key = (min(f, t), max(f, t))
+        if key not in best or tightness[k] < tightness[best[key]]:
+            best[key] = int(k)
+    return np.array(sorted(best.values()), dtype=np.intp)
+
+
+def _scatter(size: int, index: list[int], values: list[float]) -> NDArray[np.float64]:
+    out = np.zeros(size)
+    out[np.array(index, dtype=np.intp)] = values
+    return out
+
+
+def _ro(a: NDArray) -> NDArray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+def _check(status: highspy.HighsStatus, what: str) -> None:
+    if status == highspy.HighsStatus.kError:
+        raise DispatchError(f"HiGHS rejected the dispatch model in {what}")

@@ -1,0 +1,582 @@
+"""Transmission network for the wholesale market: buses, lines, generators, PTDF.
+
+The economic dispatch of seed 003 (He & Liu, eqs. (2)–(5)) needs three things
+from the network: the generators with their quadratic costs and limits, the
+line flow limits, and the power transfer distribution factors (PTDF) that map
+bus injections to line flows under the DC approximation. This module holds
+those as a frozen :class:`Network` and builds it three ways: from a MATPOWER
+case file (:func:`load_matpower`), as the paper's hub-and-spoke form
+(:func:`hub_and_spoke`), or as the built-in PJM 5-bus case (:func:`pjm5bus`).
+
+Units: MW for power, $/MWh for linear cost, $/MW²h for quadratic cost. The
+conversion to the household layer's $/kWh happens in :mod:`market.dispatch`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "FUEL_COST_RANGES",
+    "MATPOWER_FUELS",
+    "FuelCostRange",
+    "Generator",
+    "Line",
+    "Network",
+    "hub_and_spoke",
+    "load_matpower",
+    "pjm5bus",
+    "ptdf",
+    "redraw_costs_by_fuel",
+]
+
+
+@dataclass(frozen=True)
+class Line:
+    """A transmission line (or transformer) between two buses."""
+
+    from_bus: int
+    """Index of the sending bus; a positive flow runs from here to ``to_bus``."""
+    to_bus: int
+    """Index of the receiving bus."""
+    reactance: float
+    """Series reactance (p.u.; only ratios between lines matter for the PTDF)."""
+    limit_mw: float = math.inf
+    """Thermal limit on |flow| (MW); ``inf`` for an unmonitored line."""
+    name: str = ""
+    """Free label, e.g. ``"A-B"``."""
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A dispatchable generating unit with cost ``a·p² + b·p`` ($/h)."""
+
+    bus: int
+    """Index of the bus the unit injects into."""
+    fuel: str
+    """Fuel category: ``"oil"``, ``"biomass"``, ``"solar"``, ``"wind"``, or as read."""
+    pmax_mw: float
+    """Upper output limit (MW)."""
+    pmin_mw: float = 0.0
+    """Lower output limit (MW)."""
+    cost_a: float = 0.0
+    """Quadratic cost coefficient a ($/MW²h), ≥ 0."""
+    cost_b: float = 0.0
+    """Linear cost coefficient b ($/MWh)."""
+    name: str = ""
+    """Free label, e.g. the plant's name."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """A DC transmission network with its generators.
+
+    Arrays over buses, lines and generators are exposed as read-only
+    properties (``line_limit_mw``, ``gen_cost_a``, …) for vectorised use.
+    """
+
+    buses: tuple[str, ...]
+    """Bus names, in bus-index order."""
+    lines: tuple[Line, ...]
+    """Lines; their bus indices refer to ``buses``."""
+    generators: tuple[Generator, ...]
+    """Generating units; their bus indices refer to ``buses``."""
+    slack: int = 0
+    """Index of the hub (reference) bus: its PTDF column is zero and its price
+    is the hub price λ of seed 003 eq. (6)."""
+    demand_mw: tuple[float, ...] = field(default=())
+    """Nominal demand per bus (MW) as given by the case; empty means zero. The
+    dispatch takes its own demand at each step; this is a default."""
+    name: str = ""
+    """Case name."""
+
+    def __post_init__(self) -> None:
+        n_bus = len(self.buses)
+        if n_bus == 0:
+            raise ValueError("network: needs at least one bus")
+        if not 0 <= self.slack < n_bus:
+            raise ValueError(f"network.slack: {self.slack} is not a bus index in [0, {n_bus})")
+        if self.demand_mw and len(self.demand_mw) != n_bus:
+            raise ValueError(
+                f"network.demand_mw: has {len(self.demand_mw)} entries, expected one per bus "
+                f"({n_bus})"
+            )
+        for k, line in enumerate(self.lines):
+            where = f"network.lines[{k}]"
+            for end in (line.from_bus, line.to_bus):
+                if not 0 <= end < n_bus:
+                    raise ValueError(f"{where}: bus index {end} is not in [0, {n_bus})")
+            if line.from_bus == line.to_bus:
+                raise ValueError(f"{where}: from_bus and to_bus are both {line.from_bus}")
+            if not (math.isfinite(line.reactance) and line.reactance != 0.0):
+                raise ValueError(f"{where}.reactance: {line.reactance} must be finite, non-zero")
+            if not line.limit_mw > 0.0:
+                raise ValueError(f"{where}.limit_mw: {line.limit_mw} must be > 0 (inf = none)")
+        for k, gen in enumerate(self.generators):
+            where = f"network.generators[{k}]"
+            if not 0 <= gen.bus < n_bus:
+                raise ValueError(f"{where}.bus: {gen.bus} is not in [0, {n_bus})")
+            if not (math.isfinite(gen.pmin_mw) and math.isfinite(gen.pmax_mw)):
+                raise ValueError(f"{where}: limits ({gen.pmin_mw}, {gen.pmax_mw}) must be finite")
+            if gen.pmin_mw > gen.pmax_mw:
+                raise ValueError(f"{where}: pmin_mw {gen.pmin_mw} exceeds pmax_mw {gen.pmax_mw}")
+            if not gen.cost_a >= 0.0:
+                raise ValueError(f"{where}.cost_a: {gen.cost_a} must be ≥ 0 (convex cost)")
+            if not math.isfinite(gen.cost_b):
+                raise ValueError(f"{where}.cost_b: {gen.cost_b} must be finite")
+
+    # -- sizes --------------------------------------------------------------
+    @property
+    def n_buses(self) -> int:
+        """Number of buses."""
+        return len(self.buses)
+
+    @property
+    def n_lines(self) -> int:
+        """Number of lines."""
+        return len(self.lines)
+
+    @property
+    def n_generators(self) -> int:
+        """Number of generating units."""
+        return len(self.generators)
+
+    # -- columnar views (read-only) ------------------------------------------
+    @cached_property
+    def line_from(self) -> NDArray[np.intp]:
+        """Sending-bus index per line."""
+        return _frozen(np.array([ln.from_bus for ln in self.lines], dtype=np.intp))
+
+    @cached_property
+    def line_to(self) -> NDArray[np.intp]:
+        """Receiving-bus index per line."""
+        return _frozen(np.array([ln.to_bus for ln in self.lines], dtype=np.intp))
+
+    @cached_property
+    def line_reactance(self) -> NDArray[np.float64]:
+        """Series reactance per line (p.u.)."""
+        return _frozen(np.array([ln.reactance for ln in self.lines], dtype=float))
+
+    @cached_property
+    def line_limit_mw(self) -> NDArray[np.float64]:
+        """Thermal limit per line (MW), ``inf`` where unmonitored."""
+        return _frozen(np.array([ln.limit_mw for ln in self.lines], dtype=float))
+
+    @cached_property
+    def gen_bus(self) -> NDArray[np.intp]:
+        """Bus index per generator."""
+        return _frozen(np.array([g.bus for g in self.generators], dtype=np.intp))
+
+    @cached_property
+    def gen_pmin_mw(self) -> NDArray[np.float64]:
+        """Lower output limit per generator (MW)."""
+        return _frozen(np.array([g.pmin_mw for g in self.generators], dtype=float))
+
+    @cached_property
+    def gen_pmax_mw(self) -> NDArray[np.float64]:
+        """Upper output limit per generator (MW)."""
+        return _frozen(np.array([g.pmax_mw for g in self.generators], dtype=float))
+
+    @cached_property
+    def gen_cost_a(self) -> NDArray[np.float64]:
+        """Quadratic cost coefficient per generator ($/MW²h)."""
+        return _frozen(np.array([g.cost_a for g in self.generators], dtype=float))
+
+    @cached_property
+    def gen_cost_b(self) -> NDArray[np.float64]:
+        """Linear cost coefficient per generator ($/MWh)."""
+        return _frozen(np.array([g.cost_b for g in self.generators], dtype=float))
+
+    @cached_property
+    def nominal_demand_mw(self) -> NDArray[np.float64]:
+        """Nominal demand per bus (MW); zeros if the case gives none."""
+        d = np.array(self.demand_mw, dtype=float) if self.demand_mw else np.zeros(self.n_buses)
+        return _frozen(d)
+
+    def with_costs(self, cost_a: Sequence[float], cost_b: Sequence[float]) -> Network:
+        """Return a copy with new cost coefficients, one pair per generator."""
+        if len(cost_a) != self.n_generators or len(cost_b) != self.n_generators:
+            raise ValueError(
+                f"with_costs: got {len(cost_a)} a and {len(cost_b)} b coefficients for "
+                f"{self.n_generators} generators"
+            )
+        gens = tuple(
+            replace(g, cost_a=float(a), cost_b=float(b))
+            for g, a, b in zip(self.generators, cost_a, cost_b, strict=True)
+        )
+        return replace(self, generators=gens)
+
+
+def _frozen(a: NDArray) -> NDArray:
+    a.setflags(write=False)
+    return a
+
+
+# ---------------------------------------------------------------------------
+# PTDF
+# ---------------------------------------------------------------------------
+def ptdf(network: Network, slack: int | None = None) -> NDArray[np.float64]:
+    """DC power transfer distribution factors from topology and reactances.
+
+    ``PTDF[l, n]`` is the change of flow on line ``l`` (positive from its
+    ``from_bus`` to its ``to_bus``) per MW injected at bus ``n`` and withdrawn
+    at the slack bus, under the DC approximation (lossless, flat voltages,
+    small angles). It is the coefficient of the line-limit constraint, seed 003
+    eq. (4). With ``A`` the line–bus incidence matrix and ``b = 1/x``,
+    ``B = Aᵀ diag(b) A`` and ``PTDF = diag(b) A B_r⁻¹`` on the non-slack
+    columns, zero on the slack column. Parallel lines are allowed.
+
+    Parameters
+    ----------
+    network
+        The network.
+    slack
+        Reference bus index; defaults to ``network.slack``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of shape ``(n_lines, n_buses)``.
+
+    Raises
+    ------
+    ValueError
+        If the network is not connected (the reduced susceptance matrix is
+        singular).
+    """
+    ref = network.slack if slack is None else int(slack)
+    n, m = network.n_buses, network.n_lines
+    if not 0 <= ref < n:
+        raise ValueError(f"ptdf: slack {ref} is not a bus index in [0, {n})")
+    incidence = np.zeros((m, n))
+    rows = np.arange(m)
+    incidence[rows, network.line_from] = 1.0
+    incidence[rows, network.line_to] = -1.0
+    b = 1.0 / network.line_reactance
+    susceptance = incidence.T @ (b[:, None] * incidence)
+    keep = np.flatnonzero(np.arange(n) != ref)
+    reduced = susceptance[np.ix_(keep, keep)]
+    if n > 1 and np.linalg.matrix_rank(reduced) < n - 1:
+        raise ValueError("ptdf: the network is not connected (singular susceptance matrix)")
+    out = np.zeros((m, n))
+    if n > 1:
+        out[:, keep] = (b[:, None] * incidence[:, keep]) @ np.linalg.inv(reduced)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Constructors
+# ---------------------------------------------------------------------------
+def hub_and_spoke(
+    spoke_limits_mw: Sequence[float],
+    generators: Sequence[Generator] = (),
+    *,
+    spoke_names: Sequence[str] | None = None,
+    hub_name: str = "hub",
+    demand_mw: Sequence[float] = (),
+) -> Network:
+    """The hub-and-spoke network of seed 003 §2.
+
+    Bus 0 is the hub; bus ``k`` (1-based) is spoke ``k`` and line ``k-1``
+    joins it to the hub. All power between spokes flows through the hub, so
+    the PTDF of line ``k-1`` is 1 for an injection at spoke ``k`` and 0
+    elsewhere (the form assumed under eq. (4)).
+
+    Parameters
+    ----------
+    spoke_limits_mw
+        Flow limit of each spoke's line (MW); ``inf`` for none.
+    generators
+        Generating units; bus 0 is the hub, bus k the k-th spoke.
+    spoke_names
+        Names of the spoke buses; default ``"spoke1"``, ``"spoke2"``, ….
+    hub_name
+        Name of the hub bus.
+    demand_mw
+        Nominal demand per bus (hub first); empty for zero.
+
+    Returns
+    -------
+    Network
+        Network with the hub as slack.
+    """
+    k = len(spoke_limits_mw)
+    names = list(spoke_names) if spoke_names is not None else [f"spoke{i + 1}" for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"hub_and_spoke: {len(names)} spoke names for {k} spokes")
+    lines = tuple(
+        Line(i + 1, 0, reactance=1.0, limit_mw=float(lim), name=f"{names[i]}-{hub_name}")
+        for i, lim in enumerate(spoke_limits_mw)
+    )
+    return Network(
+        buses=(hub_name, *names),
+        lines=lines,
+        generators=tuple(generators),
+        slack=0,
+        demand_mw=tuple(float(d) for d in demand_mw),
+        name="hub-and-spoke",
+    )
+
+
+def pjm5bus() -> Network:
+    """The PJM 5-bus test system, the built-in default network.
+
+    Data from F. Li and R. Bo, "Small test systems for power system economic
+    studies", IEEE PES General Meeting 2010 (also MATPOWER's ``case5.m``):
+    buses A–E, reactances in p.u. on 100 MVA, limits 400 MW on A–B and
+    240 MW on E–D (other lines unmonitored), loads 300/300/400 MW at B/C/D,
+    and five units with linear costs: Alta (A, 40 MW, $14/MWh), Park City
+    (A, 170 MW, $15), Solitude (C, 520 MW, $30), Sundance (D, 200 MW, $40),
+    Brighton (E, 600 MW, $10). The paper gives no fuels (``"unspecified"``).
+    Reference bus D, as in ``case5.m``. Its published DC-OPF LMPs are
+    A 16.98, B 26.38, C 30.00, D 39.94, E 10.00 $/MWh.
+
+    Returns
+    -------
+    Network
+        The 5-bus network with its nominal load.
+    """
+    a, b, c, d, e = range(5)
+    lines = (
+        Line(a, b, 0.0281, 400.0, "A-B"),
+        Line(a, d, 0.0304, math.inf, "A-D"),
+        Line(a, e, 0.0064, math.inf, "A-E"),
+        Line(b, c, 0.0108, math.inf, "B-C"),
+        Line(c, d, 0.0297, math.inf, "C-D"),
+        Line(d, e, 0.0297, 240.0, "D-E"),
+    )
+    gens = (
+        Generator(a, "unspecified", 40.0, cost_b=14.0, name="Alta"),
+        Generator(a, "unspecified", 170.0, cost_b=15.0, name="Park City"),
+        Generator(c, "unspecified", 520.0, cost_b=30.0, name="Solitude"),
+        Generator(d, "unspecified", 200.0, cost_b=40.0, name="Sundance"),
+        Generator(e, "unspecified", 600.0, cost_b=10.0, name="Brighton"),
+    )
+    return Network(
+        buses=("A", "B", "C", "D", "E"),
+        lines=lines,
+        generators=gens,
+        slack=d,
+        demand_mw=(0.0, 300.0, 300.0, 400.0, 0.0),
+        name="pjm5bus",
+    )
+
+
+# ---------------------------------------------------------------------------
+# MATPOWER
+# ---------------------------------------------------------------------------
+MATPOWER_FUELS: Mapping[str, str] = {
+    "dfo": "oil",
+    "rfo": "oil",
+    "oil": "oil",
+    "jetfuel": "oil",
+    "wood": "biomass",
+    "biomass": "biomass",
+    "refuse": "biomass",
+    "solar": "solar",
+    "wind": "wind",
+}
+"""MATPOWER ``mpc.genfuel`` names mapped to our fuel categories. Hawaii40 uses
+``dfo`` (distillate fuel oil) → oil, ``wood`` → biomass, ``solar``, ``wind``
+and ``coal``; names not listed here (``coal``, ``ng``, …) are kept as read."""
+
+_GENFUEL = re.compile(r"mpc\.genfuel\s*=\s*\{(?P<body>.*?)\}\s*;", re.DOTALL)
+
+
+def _read_genfuel(text: str) -> list[str] | None:
+    """The ``mpc.genfuel`` cell array, which matpowercaseframes does not read."""
+    match = _GENFUEL.search(text)
+    if match is None:
+        return None
+    names = []
+    for raw in match.group("body").splitlines():
+        entry = raw.split("%")[0].strip().rstrip(";").strip().strip("'\"")
+        if entry:
+            names.append(entry)
+    return names
+
+
+def load_matpower(path: str | PathLike[str], *, name: str | None = None) -> Network:
+    """Read a MATPOWER case file into a :class:`Network` (DC data only).
+
+    Parsed with ``matpowercaseframes``; the ``mpc.genfuel`` cell array (not
+    read by that library) is read here and mapped through
+    :data:`MATPOWER_FUELS` (``"unknown"`` if absent). Out-of-service
+    generators and branches are dropped. A branch's DC reactance is
+    ``x·tap`` (tap 0 read as 1), as in MATPOWER's ``makeBdc``; ``RATE_A`` of 0
+    means unmonitored. Costs must be polynomial (model 2) of degree ≤ 2.
+
+    Parameters
+    ----------
+    path
+        Path to a ``.m`` case file, e.g. Hawaii40.
+    name
+        Case name; defaults to the file's stem.
+
+    Returns
+    -------
+    Network
+        The network, slack at the case's reference bus (type 3).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        On piecewise-linear or cubic costs, or phase-shifting transformers.
+    """
+    from matpowercaseframes import CaseFrames
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"MATPOWER case not found: {file}")
+    cases = CaseFrames(str(file))
+    bus = cases.bus
+    gen = cases.gen
+    branch = cases.branch
+    gencost = cases.gencost
+
+    bus_ids = bus["BUS_I"].to_numpy(dtype=int)
+    index_of = {int(b): k for k, b in enumerate(bus_ids)}
+    if "bus_name" in cases.attributes:
+        bus_names = tuple(str(s) for s in cases.bus_name)
+    else:
+        bus_names = tuple(str(b) for b in bus_ids)
+    ref = np.flatnonzero(bus["BUS_TYPE"].to_numpy(dtype=int) == 3)
+    slack = int(ref[0]) if ref.size else 0
+
+    lines = []
+    for k, row in enumerate(branch.itertuples(index=False)):
+        if int(row.BR_STATUS) == 0:
+            continue
+        if float(row.SHIFT) != 0.0:
+            raise ValueError(
+                f"{file.name}: branch {k + 1} has phase shift {row.SHIFT}; phase-shifting "
+                "transformers are not supported by the DC PTDF model"
+            )
+        tap = float(row.TAP) or 1.0
+        f, t = index_of[int(row.F_BUS)], index_of[int(row.T_BUS)]
+        limit = float(row.RATE_A) or math.inf
+        lines.append(Line(f, t, float(row.BR_X) * tap, limit, f"{bus_names[f]}-{bus_names[t]}"))
+
+    text = file.read_text()
+    raw_fuels = _read_genfuel(text) or ["unknown"] * len(gen)
+    if len(raw_fuels) != len(gen):
+        raise ValueError(f"{file.name}: genfuel has {len(raw_fuels)} entries for {len(gen)} gens")
+    generators = []
+    for k in range(len(gen)):
+        g = gen.iloc[k]
+        if int(g["GEN_STATUS"]) == 0:
+            continue
+        a, b = _quadratic_cost(gencost.iloc[k], where=f"{file.name}: gencost row {k + 1}")
+        fuel = MATPOWER_FUELS.get(raw_fuels[k].lower(), raw_fuels[k].lower())
+        bus_k = index_of[int(g["GEN_BUS"])]
+        generators.append(
+            Generator(
+                bus=bus_k,
+                fuel=fuel,
+                pmax_mw=float(g["PMAX"]),
+                pmin_mw=float(g["PMIN"]),
+                cost_a=a,
+                cost_b=b,
+                name=f"{bus_names[bus_k]} #{k + 1}",
+            )
+        )
+    return Network(
+        buses=bus_names,
+        lines=tuple(lines),
+        generators=tuple(generators),
+        slack=slack,
+        demand_mw=tuple(float(x) for x in bus["PD"].to_numpy(dtype=float)),
+        name=name if name is not None else file.stem,
+    )
+
+
+def _quadratic_cost(row: object, *, where: str) -> tuple[float, float]:
+    """(a, b) of a MATPOWER polynomial cost row ``c_{n-1} … c_1 c_0``."""
+    values = [float(v) for v in row]  # type: ignore[attr-defined]
+    model, ncost = int(values[0]), int(values[3])
+    if model != 2:
+        raise ValueError(f"{where}: cost model {model} (piecewise linear) is not supported")
+    coeffs = values[4 : 4 + ncost]  # highest degree first
+    higher = coeffs[: max(ncost - 3, 0)]
+    if any(c != 0.0 for c in higher):
+        raise ValueError(f"{where}: polynomial cost of degree {ncost - 1} > 2 is not supported")
+    low = [0.0, 0.0, 0.0, *coeffs][-3:]  # c2, c1, c0
+    return low[0], low[1]
+
+
+# ---------------------------------------------------------------------------
+# Costs by fuel (SPEC §6, seed 003 Table 1)
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FuelCostRange:
+    """Uniform ranges from which a fuel's cost coefficients are drawn."""
+
+    a: tuple[float, float]
+    """Range of the quadratic coefficient a ($/MW²h)."""
+    b: tuple[float, float]
+    """Range of the linear coefficient b ($/MWh)."""
+
+
+FUEL_COST_RANGES: Mapping[str, FuelCostRange] = {
+    "oil": FuelCostRange(a=(0.0059, 0.0342), b=(19.98, 19.98)),
+    "biomass": FuelCostRange(a=(0.001, 0.002), b=(28.45, 52.65)),
+    "solar": FuelCostRange(a=(0.0, 0.0), b=(0.0, 0.0)),
+    "wind": FuelCostRange(a=(0.0, 0.0), b=(0.0, 0.0)),
+}
+"""Seed 003 Table 1 (oil, biomass) and §5.1 (solar and wind at zero cost)."""
+
+
+def redraw_costs_by_fuel(
+    network: Network,
+    rng: np.random.Generator,
+    ranges: Mapping[str, FuelCostRange] = FUEL_COST_RANGES,
+) -> Network:
+    """Re-draw every generator's (a, b) uniformly from its fuel's range.
+
+    Hawaii40's own cost coefficients are simulator placeholders; seed 003
+    §5.1 uses oil a ∈ [0.0059, 0.0342] $/MW²h, b = 19.98 $/MWh; biomass
+    a ∈ [0.001, 0.002], b ∈ [28.45, 52.65]; solar and wind at zero cost.
+    Draws are made in generator order, a then b per unit, so one seed gives
+    one set of costs.
+
+    Parameters
+    ----------
+    network
+        The network whose costs are replaced.
+    rng
+        The run's random generator (handed down, never global state).
+    ranges
+        Cost ranges per fuel; add entries to price other fuels.
+
+    Returns
+    -------
+    Network
+        A copy with the new costs.
+
+    Raises
+    ------
+    ValueError
+        If a generator's fuel has no range, naming the generator and fuel.
+    """
+    a_new, b_new = [], []
+    for k, g in enumerate(network.generators):
+        if g.fuel not in ranges:
+            raise ValueError(
+                f"redraw_costs_by_fuel: generator {k} ({g.name or g.bus}) has fuel {g.fuel!r} "
+                f"with no cost range; known fuels: {sorted(ranges)}"
+            )
+        r = ranges[g.fuel]
+        a_new.append(float(rng.uniform(*r.a)))
+        b_new.append(float(rng.uniform(*r.b)))
+    return network.with_costs(a_new, b_new)
