@@ -72,7 +72,9 @@ def _minimise_moves(
     ``continuation``. On each grid segment the objective is a convex quadratic
     in ``d`` whose minimum is the clamped vertex; the best segment wins. This
     is the closed-form minimiser of the strictly convex stage cost (SPEC §4),
-    replacing the switching rules (23)–(27).
+    replacing the switching rules (23)–(27). When ``W`` is convex the search
+    walks outward from ``d = 0`` and stops at the first interior vertex;
+    otherwise every reachable segment is examined.
     """
     n_soe = continuation.shape[0]
     up_max = efficiency * charge_kw * dt_h
@@ -85,27 +87,46 @@ def _minimise_moves(
     quad_down = degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2
     half_inv_up = 0.5 / quad_up if quad_up > 0.0 else 1e300
     half_inv_down = 0.5 / quad_down if quad_down > 0.0 else 1e300
+    # Where the continuation is convex over a state's reach and the price is not
+    # negative, the objective is convex in d: walking segment by segment away
+    # from d = 0 can stop at the first interior vertex. concave[j] counts the
+    # concave kinks at grid points 1..j (clipping the noise at the bounds makes
+    # a few near the ends).
+    concave = np.zeros(n_soe, dtype=np.int64)
+    for j in range(1, n_soe - 1):
+        bent = slopes[j] < slopes[j - 1] - 1e-12 * (abs(slopes[j - 1]) + 1e-12)
+        concave[j] = concave[j - 1] + (1 if bent else 0)
+    concave[n_soe - 1] = concave[n_soe - 2]
     for i in range(n_soe):
         best = continuation[i]
         best_d = 0.0
+        lo = max(i - n_down, 0)
+        hi = min(i + n_up, n_soe - 1)
+        convex = price_dt >= 0.0 and (hi - 1 < lo or concave[hi - 1] == concave[lo])
         reach = min(up_max, (n_soe - 1 - i) * spacing)
         for j in range(i, min(i + n_up, n_soe - 1)):
             start = (j - i) * spacing
+            end = min(start + spacing, reach)
             d = -(lin_up + slopes[j]) * half_inv_up
-            d = min(max(d, start), min(start + spacing, reach))
+            d = min(max(d, start), end)
             cost = lin_up * d + quad_up * d * d + continuation[j] + slopes[j] * (d - start)
             if cost < best:
                 best = cost
                 best_d = d
+            if convex and d < end:
+                break
         reach = -min(down_max, i * spacing)
-        for j in range(max(i - n_down, 0), i):
+        for j in range(i - 1, max(i - n_down, 0) - 1, -1):
             start = (j - i) * spacing
+            lower = max(start, reach)
             d = -(lin_down + slopes[j]) * half_inv_down
-            d = min(max(d, max(start, reach)), start + spacing)
+            d = min(max(d, lower), start + spacing)
             cost = lin_down * d + quad_down * d * d + continuation[j] + slopes[j] * (d - start)
             if cost < best:
                 best = cost
                 best_d = d
+            if convex and d > lower:
+                break
         value[i] = best
         if best_d > 0.0:
             control[i] = min(best_d / up_max, 1.0)

@@ -83,9 +83,12 @@ def test_closed_form_minimiser_beats_a_fine_control_search():
     dev = battery()
     grid = build_battery_grid(dev, 31, 1, DT, HOURS)
     s = len(grid.soe)
-    for _ in range(20):
-        cont = np.cumsum(rng.normal(0.0, 0.05, s))  # rough, non-convex continuation
-        price = rng.uniform(0.0, 0.15)
+    for trial in range(40):
+        if trial % 2:  # rough, non-convex continuation: every segment is examined
+            cont = np.cumsum(rng.normal(0.0, 0.05, s))
+        else:  # convex continuation: the outward walk stops early
+            cont = np.cumsum(np.sort(rng.normal(0.0, 0.05, s)))
+        price = rng.uniform(-0.02, 0.15)
         slopes = np.diff(cont) / grid.spacing
         value = np.empty(s)
         control = np.empty(s)
