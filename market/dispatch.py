@@ -8,13 +8,10 @@ The dispatch of He & Liu, eqs. (2)–(5), in PTDF form::
           p_g^min ≤ p_g ≤ p_g^max                                          (5)
           0 ≤ s_n ≤ max(d_n, 0),   u_n ≥ 0
 
-with P_n the output of the units at bus n. Two terms extend the paper so
-that every demand has a solution: ``s_n`` is load shed at the value of lost
-load (VOLL) and ``u_n`` is surplus dumped at a penalty π when must-run output
-or prosumers' net supply cannot be absorbed. With them the problem is always
-feasible (s = max(d, 0), u = P + max(−d, 0) at p = p^min gives zero flows),
-so a HiGHS failure is a solver failure and is raised as
-:class:`DispatchError` naming the time step.
+with P_n the output of the units at bus n. Load shed ``s_n`` (at the value
+of lost load) and dumped surplus ``u_n`` (at a penalty π) extend the paper so
+that every demand has a solution; a HiGHS failure is then a solver failure,
+raised as :class:`DispatchError` naming the time step.
 
 The LMP is the derivative of the Lagrangian (7) with respect to d_n, eq. (6)::
 
@@ -24,14 +21,10 @@ The LMP is the derivative of the Lagrangian (7) with respect to d_n, eq. (6)::
 duals as ∂cost/∂(row bound); with the demand terms moved into the row bounds,
 the dual of a line row is μ_l = μ̲_l − μ̄_l and LMP_n = λ + Σ_l PTDF_{l,n} μ_l.
 
-The Pyomo model built by :func:`create_model` is the readable definition.
-:class:`EconomicDispatch` builds it once and re-solves it: through Pyomo's
-persistent HiGHS interface (``method="pyomo"``, one mutable Param per bus
-demand), or — the fast path — through a ``highspy.Highs`` object holding the
-same matrices, updated in place with ``changeRowsBounds`` (``"highspy"``).
-``"pyomo-rebuild"`` builds a fresh model each step (reference and benchmark).
-Units: MW and $/MWh; :func:`to_dollars_per_kwh` converts prices at the
-boundary to the household layer's $/kWh.
+:func:`create_model` is the readable definition. :class:`EconomicDispatch`
+builds once and re-solves, through Pyomo's persistent HiGHS interface or — the
+fast path — a ``highspy.Highs`` object updated in place. Units: MW and $/MWh;
+:func:`to_dollars_per_kwh` converts at the boundary. See docs/wholesale.md.
 """
 
 from __future__ import annotations
@@ -68,13 +61,10 @@ QP_ATTEMPTS: tuple[Mapping[str, float], ...] = (
     {"qp_regularization_value": 1e-11},
     {"qp_regularization_value": 1e-7},  # HiGHS's default
 )
-"""HiGHS settings tried in turn until a QP solve ends optimal. With HiGHS's
-default regularisation (1e-7) its active-set QP solver cycled or stopped with
-"Solve error" on 180 of 450 stressed Hawaii40 dispatches (limits cut to 30–100 %,
-demand 0.3–1.3× nominal ± 15 MW); with 1e-9 or 1e-10 it solved all 450 in
-~160–200 iterations (HiGHS issues #1583 and #2894 report the same kind of
-cycling). The value acts in the solver's null-space factorisation, not in the
-model: the optimum and duals are the same within solver tolerance."""
+"""HiGHS settings tried in turn until a QP solve ends optimal. With the default
+1e-7 HiGHS's QP solver cycled or failed on 180 of 450 stressed Hawaii40
+dispatches; with 1e-9 or 1e-10 it solved all 450 (docs/wholesale.md). The
+value acts in the solver's factorisation, not in the model."""
 
 _FINAL_STATUSES = (
     highspy.HighsModelStatus.kOptimal,
@@ -101,7 +91,7 @@ class DispatchOptions:
     """Iterations allowed to one HiGHS QP solve (a dispatch needs a few hundred).
     A solve that cycles into this limit, or ends in any other non-optimal state
     but a time limit, is retried with the next of :data:`QP_ATTEMPTS`."""
-    highs_options: Mapping[str, bool | int | float | str] = field(default_factory=dict)
+    highs_options: Mapping[str, bool | int | float | str] = field(default_factory=dict, hash=False)
     """Extra HiGHS options (e.g. ``{"time_limit": 1.0}``), passed to both paths."""
 
     def __post_init__(self) -> None:
@@ -327,17 +317,13 @@ class _Raw:
 class _HighspyPath:
     """The dispatch held in one ``highspy.Highs`` object, updated in place.
 
-    Columns: p (G), s (N), u (N). Row 0 is the balance (3); the other rows are
-    line limits (4). The demand enters only row bounds and the shedding caps,
-    so a new step is one ``changeRowsBounds`` and one ``changeColsBounds``.
-
-    Dense PTDF rows dominate HiGHS's QP time, and few lines ever bind, so line
-    rows are generated lazily: a line's row is added the first time its flow
-    would exceed the limit and is kept for later steps. A step re-solves until
-    no monitored line is violated; the result is then optimal for the full
-    problem, and a line without a row has a zero dual, as it has in the full
-    model when it is not binding. The Pyomo path solves the full model and the
-    tests compare the two.
+    Columns: p (G), s (N), u (N). Row 0 is the balance (3), the others line
+    limits (4); a new demand changes only row bounds and the shedding caps.
+    Dense PTDF rows dominate the QP time and few lines bind, so a line's row
+    is added the first time its flow would exceed its limit, and kept. A step
+    re-solves until no line is violated: the result is optimal for the full
+    model (which the Pyomo path solves; the tests compare them), and a line
+    without a row has zero dual, as it has there when not binding.
     """
 
     def __init__(self, network: Network, matrix: NDArray, options: DispatchOptions) -> None:

@@ -374,3 +374,28 @@ def test_hawaii40_dispatch_at_nominal_demand():
     # Redrawn costs: oil 19.98 + 2a·p with a ≤ 0.0342, biomass b ≤ 52.65.
     assert 0.0 < result.hub_price < 60.0
     assert_physical(result, net)
+
+
+def stressed_hawaii40_steps() -> list[tuple[Network, np.ndarray]]:
+    """Hawaii40 with limits cut to 30 % and 60 %, demand 0.3–1.3× nominal ± 15 MW."""
+    base = hawaii40()
+    steps = []
+    for scale in (0.3, 0.6):
+        lines = tuple(replace(ln, limit_mw=scale * ln.limit_mw) for ln in base.lines)
+        net = replace(base, lines=lines)
+        rng = np.random.default_rng(int(10 * scale))
+        for _ in range(20):
+            noise = rng.normal(0.0, 15.0, net.n_buses)
+            steps.append((net, net.nominal_demand_mw * rng.uniform(0.3, 1.3, net.n_buses) + noise))
+    return steps
+
+
+def test_stressed_hawaii40_dispatches_all_solve():
+    # With HiGHS's default QP regularisation (1e-7) a good share of these
+    # cycle or fail; QP_ATTEMPTS starts at 1e-9 (see docs/wholesale.md).
+    steps = stressed_hawaii40_steps()
+    dispatches: dict[int, EconomicDispatch] = {}
+    for t, (net, demand) in enumerate(steps):
+        if id(net) not in dispatches:
+            dispatches[id(net)] = EconomicDispatch(net)
+        assert_physical(dispatches[id(net)].solve(demand, time_step=t), net)
