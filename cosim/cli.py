@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from cosim import figures
+from cosim.experiments import mode_table
 from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
 from market.pricing import Mode
@@ -50,9 +51,24 @@ def _solve(game: Game, mode: Mode) -> EquilibriumResult:
         close()
 
 
+def json_safe(value: object) -> object:
+    """``value`` with non-finite floats as strings, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _print_json(payload: dict) -> None:
+    print(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False))
+
+
 def _emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
     if args.json:
-        print(json.dumps(payload, indent=2, default=str))
+        _print_json(payload)
     else:
         print("\n".join(lines))
 
@@ -94,41 +110,6 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
 
 
-def mode_table(results: dict[Mode, EquilibriumResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The three-mode comparison of seed 000 §4.3.1: one row per mode, and per cluster."""
-    base = results[Mode.STANDALONE]
-    g = base.game.generic_cluster
-    rows, per_cluster = [], []
-    for mode, res in results.items():
-        rows.append(
-            {
-                "mode": str(mode),
-                "generic_cost": float(res.cost[g]),
-                "mean_cost": res.mean_cost,
-                "generic_reduction": float(1.0 - res.cost[g] / base.cost[g]),
-                "mean_reduction": float(1.0 - res.mean_cost / base.mean_cost),
-                "converged": res.converged,
-                "iterations": res.iterations,
-                "price_residual": res.price_residual,
-                "exploitability": res.exploitability,
-            }
-        )
-        per_cluster.append(
-            pd.DataFrame(
-                {
-                    "mode": str(mode),
-                    "cluster": range(res.game.n_clusters),
-                    "cost": res.cost,
-                    "reduction": 1.0 - res.cost / base.cost,
-                    "pv_kwp": res.game.clusters.pv_kwp,
-                    "ev_share": res.game.clusters.ev_share,
-                    "net_kwh": res.game.dt_h * res.flow.net_kw.sum(axis=1),
-                }
-            )
-        )
-    return pd.DataFrame(rows), pd.concat(per_cluster, ignore_index=True)
-
-
 def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim compare-modes``: stand-alone vs RPC-only vs CoC (seed 000 §4.3.1)."""
     scenario = loaded.scenario
@@ -166,7 +147,8 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     for row in table.to_dict("records"):
         lines.append(
             f"{row['mode']:<12}{row['generic_cost']:>11.3f}{row['mean_cost']:>10.3f}"
-            f"{-100 * row['generic_reduction']:>10.1f}%{-100 * row['mean_reduction']:>8.1f}%"
+            f"{-100 * row['generic_reduction'] + 0.0:>10.1f}%"
+            f"{-100 * row['mean_reduction'] + 0.0:>8.1f}%"
         )
     lines.append(f"results: {out}")
     _emit(args, payload, lines)
@@ -211,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
                 ],
             }
-            print(json.dumps(payload, indent=2, default=str))
+            _print_json(payload)
         for v in exc.violations:
             print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
         return EXIT_BAD_INPUT

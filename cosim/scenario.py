@@ -19,10 +19,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, ValidationError
 
-from market.schema import ClusterValue, Frozen, UniformRange
+from market.schema import UNION_TAGS, ClusterValue, Frozen, UniformRange
 from models.config import GameConfig
 from models.game import build_distances, game_rng
 from models.graphon import distance_violations
+
+#: Finest control grid accepted: 30-second steps over a day.
+MAX_STEPS = 2880
 
 
 class ScenarioInfo(Frozen):
@@ -93,27 +96,19 @@ def _loc(parts: tuple) -> str:
 
 
 def _pydantic_violations(error: ValidationError) -> list[Violation]:
-    found = []
+    found: dict[tuple[str, str], Violation] = {}
     for item in error.errors(include_url=False):
-        # drop the union-member tags pydantic adds ("float", "list[float]", …)
-        loc = tuple(
-            p
-            for p in item["loc"]
-            if not (
-                isinstance(p, str) and ("[" in p or p in {"float", "int", "str", "UniformRange"})
-            )
-        )
+        loc = tuple(p for p in item["loc"] if p not in UNION_TAGS)
         rule = item["msg"]
         if item["type"] == "extra_forbidden":
             rule = "unknown field (not part of the scenario format)"
         elif item["type"] == "missing":
             rule = "required field is missing"
-        found.append(Violation(_loc(loc), item.get("input", None), rule))
-    # a union reports every member's complaint; keep one line per field and rule
-    unique: dict[tuple[str, str], Violation] = {}
-    for v in found:
-        unique.setdefault((v.path, v.rule), v)
-    return list(unique.values())
+        elif item["type"] == "union_tag_invalid":
+            rule = "unexpected shape"
+        value = None if item["type"] == "missing" else item.get("input")
+        found.setdefault((_loc(loc), rule), Violation(_loc(loc), value, rule))
+    return list(found.values())
 
 
 def _cluster_value_violations(
@@ -143,15 +138,17 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
     out: list[Violation] = []
     t = s.time
     steps = t.horizon_h / t.dt_h
-    if abs(steps - round(steps)) > 1e-9:
-        out.append(Violation("time.dt_h", t.dt_h, f"must divide time.horizon_h ({t.horizon_h})"))
     if t.horizon_h > 24.0:
         out.append(
             Violation("time.horizon_h", t.horizon_h, "the game covers one day (at most 24 h)")
         )
+    elif not steps <= MAX_STEPS:
+        out.append(Violation("time.dt_h", t.dt_h, f"too small: at most {MAX_STEPS} steps per day"))
+    elif abs(steps - round(steps)) > 1e-9:
+        out.append(Violation("time.dt_h", t.dt_h, f"must divide time.horizon_h ({t.horizon_h})"))
     try:
         zoneinfo.ZoneInfo(s.location.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except Exception:  # zoneinfo raises several kinds: not found, a folder, a bad key
         out.append(Violation("location.timezone", s.location.timezone, "unknown IANA time zone"))
 
     c = s.clusters
@@ -246,13 +243,20 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
 def _distance_violations(s: Scenario, base_dir: Path | None) -> list[Violation]:
     d = s.clusters.distances
     m = s.clusters.count
+    unused = [
+        Violation(f"clusters.distances.{name}", getattr(d, name), f"only used when kind = '{name}'")
+        for name in ("matrix", "file")
+        if getattr(d, name) is not None and d.kind != name
+    ]
+    if unused:
+        return unused
     if d.kind == "matrix":
         if d.matrix is None:
             return [Violation("clusters.distances.matrix", None, "required when kind = 'matrix'")]
         rows = {len(r) for r in d.matrix}
         if len(rows) > 1:
             return [Violation("clusters.distances.matrix", d.matrix, "rows must have equal length")]
-        e = np.asarray(d.matrix, dtype=float)
+        e = np.asarray(d.matrix, dtype=float).reshape(len(d.matrix), -1 if d.matrix else 0)
         path = "clusters.distances.matrix"
     elif d.kind == "file":
         if d.file is None:
@@ -268,6 +272,8 @@ def _distance_violations(s: Scenario, base_dir: Path | None) -> list[Violation]:
             return [
                 Violation("clusters.distances.file", d.file, f"not a numeric CSV matrix ({exc})")
             ]
+        if e.ndim != 2:
+            e = e.reshape(1, -1)
         path = "clusters.distances.file"
     else:
         return []
@@ -299,13 +305,14 @@ def _price_violations(s: Scenario) -> list[Violation]:
             )
     for mode in ("rpc", "coc"):
         table = getattr(pr.weights, mode)
-        triples = table if isinstance(table, list) else [table]
-        if isinstance(table, list) and len(table) != 24:
+        hourly = isinstance(table[0], list)
+        triples = table if hourly else [table]
+        if hourly and len(table) != 24:
             out.append(
                 Violation(f"prices.weights.{mode}", table, "give one triple or 24 hourly triples")
             )
         for i, w in enumerate(triples):
-            where = f"prices.weights.{mode}" + (f"[{i}]" if isinstance(table, list) else "")
+            where = f"prices.weights.{mode}" + (f"[{i}]" if hourly else "")
             if abs(sum(w) - 1.0) > 1e-9:
                 out.append(Violation(where, list(w), "weights must sum to 1"))
             if mode == "rpc" and w[1] != 0:

@@ -18,15 +18,29 @@ weights depend on the trading mode of seed 000 §4.3.1 and may vary by hour.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
-from market.schema import ClusterValue, Frozen, UniformRange
+from market.schema import LIST, SCALAR, ClusterValue, Frozen, UniformRange, ValueOrHourly
 
 Weight = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-WeightTriple = tuple[Weight, Weight, Weight]
+WeightTriple = Annotated[list[Weight], Field(min_length=3, max_length=3)]
+
+
+def _triple_or_table(value: Any) -> str:
+    """``[w1, w2, w3]`` or ``[[w1, w2, w3], …]`` (24 hourly triples)."""
+    if isinstance(value, list | tuple) and value and isinstance(value[0], list | tuple):
+        return LIST
+    return SCALAR
+
+
+#: One weight triple, or 24 hourly triples.
+Weights = Annotated[
+    Annotated[WeightTriple, Tag(SCALAR)] | Annotated[list[WeightTriple], Tag(LIST)],
+    Discriminator(_triple_or_table),
+]
 
 
 class Mode(StrEnum):
@@ -38,17 +52,33 @@ class Mode(StrEnum):
 
 
 class PriceFunctionConfig(Frozen):
-    """``P(m) = clip(p_G − δ + a·m, floor, p_G)`` (smoothed), per cluster where allowed."""
+    """``P(m) = clip(p_G − δ + a·m, floor, p_G)`` (smoothed), per cluster where allowed.
+
+    The defaults are the local (RPC) price's; see :class:`GlobalPriceConfig`.
+    """
 
     network_charge: ClusterValue = Field(
-        description="δ: network charge saved by trading locally [$/kWh]; per cluster."
+        UniformRange(low=0.025, high=0.04),
+        description="δ: network charge saved by trading locally [$/kWh]; per cluster.",
     )
     slope: ClusterValue = Field(
-        description="a: price increase per kW of mean net exchange per household [$/kWh/kW]."
+        UniformRange(low=0.005, high=0.01),
+        description="a: price increase per kW of mean net exchange per household [$/kWh/kW].",
     )
     floor: float = Field(0.02, ge=0, allow_inf_nan=False, description="Price floor [$/kWh].")
     smoothing: float = Field(
         0.002, ge=0, allow_inf_nan=False, description="Softplus width of the clip [$/kWh]."
+    )
+
+
+class GlobalPriceConfig(PriceFunctionConfig):
+    """The inter-cluster (CoC) price function; same form, its own defaults."""
+
+    network_charge: ClusterValue = Field(
+        0.03, description="δ: network charge saved by trading across clusters [$/kWh]."
+    )
+    slope: ClusterValue = Field(
+        0.0075, description="a: price increase per kW of the graphon aggregate [$/kWh/kW]."
     )
 
 
@@ -59,28 +89,19 @@ class WeightsConfig(Frozen):
     time-varying weights.
     """
 
-    rpc: WeightTriple | list[WeightTriple] = Field(
-        (0.5, 0.0, 0.5), description="RPC-only weights (w2 must be 0)."
-    )
-    coc: WeightTriple | list[WeightTriple] = Field((0.4, 0.3, 0.3), description="CoC weights.")
+    rpc: Weights = Field([0.5, 0.0, 0.5], description="RPC-only weights (w2 must be 0).")
+    coc: Weights = Field([0.4, 0.3, 0.3], description="CoC weights.")
 
 
 class PriceConfig(Frozen):
     """Grid tariff, price functions and mode weights (SPEC §3)."""
 
-    grid_price: float | list[float] = Field(
+    grid_price: ValueOrHourly = Field(
         0.07,
         description="p_G: flat [$/kWh], or 24 hourly values (time of use) [$/kWh].",
     )
-    rpc: PriceFunctionConfig = Field(
-        default_factory=lambda: PriceFunctionConfig(
-            network_charge=UniformRange(low=0.025, high=0.04),
-            slope=UniformRange(low=0.005, high=0.01),
-        )
-    )
-    coc: PriceFunctionConfig = Field(
-        default_factory=lambda: PriceFunctionConfig(network_charge=0.03, slope=0.0075)
-    )
+    rpc: PriceFunctionConfig = Field(default_factory=PriceFunctionConfig)
+    coc: GlobalPriceConfig = Field(default_factory=GlobalPriceConfig)
     coc_aggregate: Literal["scalar", "per_cluster"] = Field(
         "scalar",
         description="scalar: p_CoC = P_glob(M_g), eq. (20); per_cluster: P_glob(A_p) (SPEC §3).",

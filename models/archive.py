@@ -102,7 +102,10 @@ def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
     """Write ``result`` into ``directory`` (created if needed)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "game.json").write_text(result.game.config.model_dump_json(indent=2))
+    game_fields = set(GameConfig.model_fields)  # a scenario adds what identifies the run
+    (directory / "game.json").write_text(
+        result.game.config.model_dump_json(indent=2, include=game_fields)
+    )
     arrays = {"cost": result.cost, "exploitability_by_cluster": result.exploitability_by_cluster}
     for prefix, obj in (
         ("policy", result.policy),

@@ -17,13 +17,15 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from market.pricing import PriceConfig
-from market.schema import ClusterValue, Frozen, UniformRange
+from market.schema import ClusterValue, CountOrList, Frozen, UniformRange
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Efficiency = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 Hour = Annotated[float, Field(ge=0, le=24, allow_inf_nan=False)]
+#: ``[start, end]`` hours of day.
+Window = Annotated[list[Hour], Field(min_length=2, max_length=2)]
 
 
 class TimeConfig(Frozen):
@@ -76,21 +78,23 @@ class LoadConfig(Frozen):
 
 
 class StorageConfig(Frozen):
-    """A battery: eqs. (3)–(12). Used for both the home ESS and the EV."""
+    """A battery, eqs. (3)–(12); the defaults are the home ESS's (:class:`EVConfig` for the EV)."""
 
-    capacity_kwh: PositiveFloat = Field(description="Usable capacity b_max [kWh].")
-    min_fraction: Fraction = Field(description="b_min as a fraction of capacity [-].")
-    charge_kw: PositiveFloat = Field(description="Rated grid-to-battery power P_g2* [kW].")
-    discharge_kw: PositiveFloat = Field(description="Rated battery-to-grid power P_*2g [kW].")
+    capacity_kwh: PositiveFloat = Field(13.5, description="Usable capacity b_max [kWh].")
+    min_fraction: Fraction = Field(0.1, description="b_min as a fraction of capacity [-].")
+    charge_kw: PositiveFloat = Field(3.0, description="Rated grid-to-battery power P_g2s [kW].")
+    discharge_kw: PositiveFloat = Field(3.0, description="Rated battery-to-grid power P_s2g [kW].")
     efficiency: Efficiency = Field(
-        description="One-way efficiency η (charge ×η, discharge ÷η) [-]."
+        0.95, description="One-way efficiency η (charge ×η, discharge ÷η) [-]."
     )
-    noise_kwh: NonNegFloat = Field(description="SoE noise σ: σ√Δt·N(0,1) per step [kWh/√h].")
+    noise_kwh: NonNegFloat = Field(0.05, description="SoE noise σ: σ√Δt·N(0,1) per step [kWh/√h].")
     degradation: NonNegFloat = Field(
         0.05, description="Degradation cost κ_b: κ_b·u²·Δt per step, u∈[-1,1] [$/h]."
     )
-    initial_mean_kwh: PositiveFloat = Field(description="Mean state of energy at t=0 [kWh].")
-    initial_std_kwh: NonNegFloat = Field(description="Std of the state of energy at t=0 [kWh].")
+    initial_mean_kwh: PositiveFloat = Field(6.75, description="Mean state of energy at t=0 [kWh].")
+    initial_std_kwh: NonNegFloat = Field(
+        0.5, description="Std of the state of energy at t=0 [kWh]."
+    )
     terminal_linear: NonNegFloat = Field(
         0.08, description="End-of-day penalty c1·(b0 − b)₊ [$/kWh], b0 = initial mean."
     )
@@ -102,30 +106,28 @@ class StorageConfig(Frozen):
     )
 
 
-def _ess_default() -> StorageConfig:
-    return StorageConfig(
-        capacity_kwh=13.5,
-        min_fraction=0.1,
-        charge_kw=3.0,
-        discharge_kw=3.0,
-        efficiency=0.95,
-        noise_kwh=0.05,
-        initial_mean_kwh=6.75,
-        initial_std_kwh=0.5,
-    )
-
-
 class EVConfig(StorageConfig):
     """The EV battery, connected or away (SPEC §1); V2G allowed while connected."""
+
+    capacity_kwh: PositiveFloat = Field(60.0, description="Usable capacity b_max [kWh].")
+    min_fraction: Fraction = Field(0.2, description="b_min as a fraction of capacity [-].")
+    charge_kw: PositiveFloat = Field(7.0, description="Rated grid-to-EV power P_g2e [kW].")
+    discharge_kw: PositiveFloat = Field(7.0, description="Rated EV-to-grid power P_e2g [kW].")
+    efficiency: Efficiency = Field(0.93, description="One-way efficiency η_e [-].")
+    noise_kwh: NonNegFloat = Field(0.1, description="SoE noise σ per step [kWh/√h].")
+    initial_mean_kwh: PositiveFloat = Field(36.0, description="Mean state of energy at t=0 [kWh].")
+    initial_std_kwh: NonNegFloat = Field(
+        3.0, description="Std of the state of energy at t=0 [kWh]."
+    )
 
     share: ClusterValue = Field(
         UniformRange(low=0.2, high=0.8), description="Fraction of households with an EV [-]."
     )
-    departure_window_h: tuple[Hour, Hour] = Field(
-        (7.0, 9.0), description="Departure time ~ U(window) [h of day]."
+    departure_window_h: Window = Field(
+        [7.0, 9.0], description="Departure time ~ U(window) [h of day]."
     )
-    arrival_window_h: tuple[Hour, Hour] = Field(
-        (17.0, 19.0), description="Arrival time ~ U(window) [h of day]; after the departure window."
+    arrival_window_h: Window = Field(
+        [17.0, 19.0], description="Arrival time ~ U(window) [h of day]; after the departure window."
     )
     trip_kwh_mean: NonNegFloat = Field(8.0, description="Mean trip energy taken from b_e [kWh].")
     trip_kwh_std: NonNegFloat = Field(2.0, description="Std of the trip energy [kWh].")
@@ -137,25 +139,12 @@ class EVConfig(StorageConfig):
     )
 
 
-def _ev_default() -> EVConfig:
-    return EVConfig(
-        capacity_kwh=60.0,
-        min_fraction=0.2,
-        charge_kw=7.0,
-        discharge_kw=7.0,
-        efficiency=0.93,
-        noise_kwh=0.1,
-        initial_mean_kwh=36.0,
-        initial_std_kwh=3.0,
-    )
-
-
 class ShiftableConfig(Frozen):
     """A shiftable appliance: energy E_s at rated P_s inside a window (SPEC §1)."""
 
     energy_kwh: PositiveFloat = Field(2.0, description="Daily energy E_s [kWh].")
     power_kw: PositiveFloat = Field(2.0, description="Rated power P_s [kW] (paper §4.2).")
-    window_h: tuple[Hour, Hour] = Field((8.0, 22.0), description="Window [start, end) [h of day].")
+    window_h: Window = Field([8.0, 22.0], description="Window [start, end) [h of day].")
     shortfall_penalty: NonNegFloat = Field(
         0.5, description="Penalty on energy left at the window's end [$/kWh]."
     )
@@ -176,8 +165,8 @@ class HouseholdConfig(Frozen):
 
     pv: PVConfig = Field(default_factory=PVConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
-    ess: StorageConfig = Field(default_factory=_ess_default)
-    ev: EVConfig = Field(default_factory=_ev_default)
+    ess: StorageConfig = Field(default_factory=StorageConfig)
+    ev: EVConfig = Field(default_factory=EVConfig)
     shiftable: ShiftableConfig = Field(default_factory=ShiftableConfig)
     controllable: ControllableConfig = Field(default_factory=ControllableConfig)
 
@@ -202,7 +191,7 @@ class ClustersConfig(Frozen):
     """The cluster-of-clusters (seed 000 §3.1)."""
 
     count: int = Field(100, ge=1, le=10_000, description="Number of clusters M.")
-    households: int | list[int] = Field(
+    households: CountOrList = Field(
         200, description="Households per cluster N_p (one value or one per cluster)."
     )
     alpha: NonNegFloat = Field(2.0, description="Graphon decay α in W = exp(−α e), eq. (14).")

@@ -64,7 +64,7 @@ def test_mode_weights():
     cfg = WeightsConfig()
     assert np.array_equal(mode_weights(Mode.STANDALONE, cfg, hours), np.tile([0, 0, 1.0], (96, 1)))
     assert np.allclose(mode_weights(Mode.COC, cfg, hours), [0.4, 0.3, 0.3])
-    hourly = WeightsConfig(coc=[(0.4, 0.3, 0.3)] * 12 + [(0.2, 0.2, 0.6)] * 12)
+    hourly = WeightsConfig(coc=[[0.4, 0.3, 0.3]] * 12 + [[0.2, 0.2, 0.6]] * 12)
     w = mode_weights(Mode.COC, hourly, hours)
     assert np.allclose(w[47], [0.4, 0.3, 0.3]) and np.allclose(w[48], [0.2, 0.2, 0.6])
 
