@@ -221,6 +221,10 @@ class SolverConfig(Frozen):
         0.3, description="Fictitious-play step r_0 in r_n = max(r_0/(1+n/n_half), r_min)."
     )
     step_half_life: PositiveFloat = Field(20.0, description="n_half in the step schedule.")
+    split_tie_cost: NonNegFloat = Field(
+        1e-4,
+        description="Tie-breaking cost of the shiftable split at full share [$ per quantum].",
+    )
     split_samples: int = Field(
         64,
         ge=2,

@@ -480,6 +480,7 @@ def shiftable_split(
     quanta: int,
     skip_cost: float,
     samples: int,
+    tie: float,
     share_run: np.ndarray,
 ) -> None:
     """Within-cluster equilibrium split of the shiftable appliances over the window.
@@ -493,8 +494,11 @@ def shiftable_split(
     all-or-nothing, so the population's response is the Wardrop split: every
     step used costs the same, ``λ``, and unused ones cost more. It solves
     ``Σ_k x_k(λ) + x_skip(λ) = R`` by bisection on ``λ`` (skipping a quantum
-    costs ``skip_cost``); a tie slope of ``1e-9 $`` per unit of ``x`` splits
-    exactly tied steps evenly.
+    costs ``skip_cost``). A small tie cost (``tie`` dollars per quantum at
+    ``x = 1``, rising linearly in ``x``) splits steps that are tied or nearly
+    so evenly, which keeps the split a continuous function of the prices where
+    they are flat (at the price floor); whatever it costs the households is
+    part of the exploitability the solver reports.
 
     Parameters
     ----------
@@ -514,6 +518,8 @@ def shiftable_split(
         Cost of a quantum left undone [$].
     samples
         Points sampling each step's cost curve in ``x ∈ [0, 1]``.
+    tie
+        Tie-breaking cost at ``x = 1`` [$ per quantum].
     share_run
         Output ``(M, K)``: fraction ``x_k`` of households running at each step
         (``Σ_k x_k ≤ R``).
@@ -521,7 +527,6 @@ def shiftable_split(
     n_clusters = rest_kw.shape[0]
     quantum = power_kw * dt_h
     n_window = window_end - window_start
-    tie = 1e-9
     for p in prange(n_clusters):
         share_run[p, :] = 0.0
         if n_window <= 0:

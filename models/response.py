@@ -259,6 +259,7 @@ def shiftable_response(game: Game, mode: Mode, current: Flow, prices: Prices) ->
         quanta,
         skip,
         game.config.solver.split_samples,
+        game.config.solver.split_tie_cost,
         share_run,
     )
     occupancy = np.empty((m, k + 1, quanta + 1))

@@ -54,6 +54,7 @@ def reductions(scenario: Scenario, base_dir: Path) -> dict[str, float]:
     results = compare_modes(build_game(scenario, base_dir))
     table, per_cluster = mode_table(results)
     rows = table.set_index("mode")
+    base, rpc, coc = (rows.loc[m, "mean_cost"] for m in ("standalone", "rpc", "coc"))
     costs = per_cluster.pivot(index="cluster", columns="mode", values="cost")
     ordered = (costs["standalone"] > costs["rpc"]) & (costs["rpc"] > costs["coc"])
     net = per_cluster[per_cluster["mode"] == "coc"]["net_kwh"]
@@ -62,6 +63,8 @@ def reductions(scenario: Scenario, base_dir: Path) -> dict[str, float]:
         "coc_generic": rows.loc["coc", "generic_reduction"],
         "rpc_mean": rows.loc["rpc", "mean_reduction"],
         "coc_mean": rows.loc["coc", "mean_reduction"],
+        "rpc_saving_mean": float(base - rpc),
+        "coc_saving_mean": float(base - coc),
         "ordered_share": float(ordered.mean()),
         "net_purchase_kwh": float(net.mean()),
         "converged": bool(all(r.converged for r in results.values())),
@@ -70,28 +73,47 @@ def reductions(scenario: Scenario, base_dir: Path) -> dict[str, float]:
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
-    """Reductions (population mean, %) against PV size and against δ."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, sweep, xlabel in (
-        (axes[0], "pv", "PV per household [kWp] (middle of the cluster range)"),
-        (axes[1], "delta", "network charge δ of RPC and CoC prices [$/kWh]"),
+    """Savings against stand-alone ($ and %) over PV size and over δ."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex="col")
+    for col, (sweep, xlabel) in enumerate(
+        (
+            ("pv", "PV per household [kWp] (middle of the clusters' range)"),
+            ("delta", "network charge δ of the RPC and CoC prices [$/kWh]"),
+        )
     ):
         part = table[table["sweep"] == sweep]
         x = part["x"].to_numpy()
-        ax.plot(x, -100 * part["rpc_mean"], "o-", label="RPC-only, mean")
-        ax.plot(x, -100 * part["coc_mean"], "s-", label="CoC, mean")
-        ax.plot(x, -100 * part["rpc_generic"], "o--", alpha=0.6, label="RPC-only, generic agent")
-        ax.plot(x, -100 * part["coc_generic"], "s--", alpha=0.6, label="CoC, generic agent")
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("cost change vs stand-alone [%]")
-        twin = ax.twinx()
-        twin.plot(x, 100 * part["ordered_share"], "k:", label="clusters ordered [%]")
-        twin.set_ylabel("clusters with standalone > RPC > CoC [%]")
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot(x, part["rpc_saving_mean"], "o-", label="RPC-only")
+        top.plot(x, part["coc_saving_mean"], "s-", label="CoC")
+        top.axhline(0, color="grey", lw=0.6)
+        top.set_ylabel("mean saving vs stand-alone [$/household-day]")
+        twin = top.twinx()
+        twin.plot(x, 100 * part["ordered_share"], "k:", label="clusters ordered")
+        twin.set_ylabel("clusters with stand-alone > RPC > CoC [%]")
         twin.set_ylim(-5, 105)
-        lines, labels = ax.get_legend_handles_labels()
+        lines, labels = top.get_legend_handles_labels()
         more = twin.get_legend_handles_labels()
-        ax.legend(lines + more[0], labels + more[1], fontsize=7)
+        top.legend(lines + more[0], labels + more[1], fontsize=8)
+        buyers = part["standalone_mean_cost"] > 0  # a percentage needs a positive base
+        for key, marker, label in (
+            ("rpc", "o", "RPC-only"),
+            ("coc", "s", "CoC"),
+        ):
+            bottom.plot(
+                x[buyers], -100 * part[f"{key}_mean"][buyers], marker + "-", label=f"{label}, mean"
+            )
+            bottom.plot(
+                x[buyers],
+                -100 * part[f"{key}_generic"][buyers],
+                marker + "--",
+                alpha=0.6,
+                label=f"{label}, generic agent",
+            )
+        bottom.axhline(0, color="grey", lw=0.6)
+        bottom.set_ylabel("cost change vs stand-alone [%]")
+        bottom.set_xlabel(xlabel)
+        bottom.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
