@@ -22,6 +22,7 @@ from cosim import figures
 from cosim.experiments import mode_table
 from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
+from cosim.wholesale import add_wholesale_parser
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
 from models.equilibrium import EquilibriumResult, solve_equilibrium
@@ -176,12 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", help="result directory (default: results/NAME-MODE)")
     compare = add("compare-modes", cmd_compare_modes, "compare stand-alone, RPC-only and CoC costs")
     compare.add_argument("--out", help="result directory (default: results/NAME)")
+    add_wholesale_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cosim`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
+        return args.handler(args)
     try:
         loaded = load_scenario(args.scenario)
     except ScenarioError as exc:

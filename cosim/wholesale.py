@@ -1,0 +1,670 @@
+"""The seed-003 wholesale experiment: scenario loading, runs, results, ``cosim wholesale``.
+
+A wholesale scenario (TOML, :class:`market.wholesale_config.WholesaleScenario`)
+is validated once, here, with the same reporting as GMFG scenarios
+(``FILE: path: value: rule``, every violation, exit status 2). An experiment
+runs ``seeds`` replications, children of one ``SeedSequence``; each draws its
+generator costs (by fuel) and every step's weather and demand factors first,
+then plays Algorithm 1 with storage and — on the same draws — without it, so
+that the comparison of IMV and ex-post cost is paired. The learning loop is
+:func:`models.fixed_point.run_fixed_point` driving
+:class:`market.learning.TwoPhaseLearning`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+import tomllib
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from cosim.results import atomic_directory, git_commit, package_versions, write_json
+from cosim.scenario import (
+    ScenarioError,
+    Violation,
+    _pydantic_violations,
+    _toml_message,
+)
+from market.aggregators import ExogenousDraws, MarketCase
+from market.dispatch import DispatchOptions
+from market.learners import DynamicProgrammingLearner, QLearner, play_policy
+from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
+from market.metrics import ex_post_cost, imv, settling
+from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
+from market.storage import StorageModel, policy_value
+from market.wholesale_config import WholesaleScenario, consistency_rules
+from models.fixed_point import run_fixed_point
+from models.profiles import base_load_per_kwh, pv_per_kwp
+
+__all__ = [
+    "ExperimentResult",
+    "LoadedWholesale",
+    "Replication",
+    "build_case",
+    "cmd_wholesale",
+    "load_network",
+    "load_wholesale_scenario",
+    "parse_wholesale_scenario",
+    "run_experiment",
+    "run_replication",
+    "with_overrides",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+# ---------------------------------------------------------------------------
+# Scenario files
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedWholesale:
+    """A validated wholesale scenario with where it came from."""
+
+    scenario: WholesaleScenario
+    path: Path | None
+    sha256: str
+    """Hash of the file's bytes (or of the canonical JSON for in-memory scenarios)."""
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Directory that relative paths in the scenario refer to."""
+        return None if self.path is None else self.path.parent
+
+    def network_file(self) -> Path | None:
+        """The MATPOWER file, resolved against the scenario's directory; None = built-in."""
+        name = self.scenario.network.file
+        if name is None:
+            return None
+        file = Path(name).expanduser()
+        if not file.is_absolute() and self.base_dir is not None:
+            file = self.base_dir / file
+        return file
+
+
+def parse_wholesale_scenario(
+    data: dict, file: str = "<scenario>", base_dir: Path | None = None
+) -> WholesaleScenario:
+    """Validate a wholesale scenario given as a dictionary (as read from TOML).
+
+    Raises
+    ------
+    ScenarioError
+        With every violation found.
+    """
+    try:
+        scenario = WholesaleScenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(file, _pydantic_violations(exc)) from None
+    problems = [Violation(*rule) for rule in consistency_rules(scenario)]
+    try:
+        zoneinfo.ZoneInfo(scenario.site.timezone)
+    except Exception:  # not found, a folder, a malformed key
+        problems.append(
+            Violation("site.timezone", scenario.site.timezone, "unknown IANA time zone")
+        )
+    if scenario.network.file is not None:
+        net = Path(scenario.network.file).expanduser()
+        if not net.is_absolute() and base_dir is not None:
+            net = base_dir / net
+        if not net.is_file():
+            problems.append(
+                Violation(
+                    "network.file",
+                    scenario.network.file,
+                    f"file not found ({net}); download Hawaii40 as docs/wholesale.md explains",
+                )
+            )
+    pro, dem = scenario.prosumers, scenario.demand
+    # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
+    if pro.per_mw * pro.daily_kwh * 0.1 / 1000.0 > dem.peak_fraction:
+        problems.append(
+            Violation(
+                "prosumers.per_mw",
+                pro.per_mw,
+                "prosumers' gross load alone would exceed the bus's peak demand",
+            )
+        )
+    if problems:
+        raise ScenarioError(file, problems)
+    return scenario
+
+
+def load_wholesale_scenario(path: str | Path) -> LoadedWholesale:
+    """Read and validate a wholesale scenario file.
+
+    Parameters
+    ----------
+    path
+        A TOML wholesale scenario (e.g. ``scenarios/oahu37.toml``).
+
+    Raises
+    ------
+    ScenarioError
+        For a missing or malformed file (with line and column) or any invalid field.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(
+            file, [Violation("(file)", file, f"cannot read: {exc.strerror}")]
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ScenarioError(file, [Violation("(file)", "bytes", "not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(file, [Violation("(toml)", "", _toml_message(str(exc)))]) from None
+    scenario = parse_wholesale_scenario(data, file, path.parent)
+    return LoadedWholesale(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
+
+
+def with_overrides(
+    loaded: LoadedWholesale,
+    *,
+    days: int | None = None,
+    seeds: int | None = None,
+    learner: str | None = None,
+    network_file: str | Path | None = None,
+) -> LoadedWholesale:
+    """The scenario with command-line overrides, validated again.
+
+    ``network_file`` is taken relative to the working directory.
+    """
+    data = loaded.scenario.model_dump(mode="python")
+    if days is not None:
+        data["time"]["days"] = days
+        m = data["metrics"]
+        m["last_days"] = min(m["last_days"], days)
+        m["settle_days"] = max(1, min(m["settle_days"], days // 2))
+    if seeds is not None:
+        data["seeds"] = seeds
+    if learner is not None:
+        data["learning"]["learner"] = learner
+    if network_file is not None:
+        data["network"]["file"] = str(Path(network_file).expanduser().resolve())
+    file = str(loaded.path) if loaded.path is not None else "<scenario>"
+    scenario = parse_wholesale_scenario(data, file, loaded.base_dir)
+    return LoadedWholesale(scenario, loaded.path, loaded.sha256)
+
+
+# ---------------------------------------------------------------------------
+# Building a replication
+# ---------------------------------------------------------------------------
+def load_network(loaded: LoadedWholesale) -> Network:
+    """The scenario's network (costs as in the file), or the built-in PJM 5-bus case."""
+    file = loaded.network_file()
+    return pjm5bus() if file is None else load_matpower(file)
+
+
+def build_case(s: WholesaleScenario, network: Network, *, storage: bool) -> MarketCase:
+    """Populations and mean profiles of every bus.
+
+    A bus's gross demand has its daily peak at ``demand.peak_fraction`` × the
+    case's nominal demand; a share ``demand.flat_share`` of that peak is flat
+    over the day, the rest follows the BDEW H0 shape of ``time.date``. Of it,
+    ``prosumers.per_mw`` prosumers per MW carry ``daily_kwh`` each on the same
+    shape and own rooftop PV on pvlib's clear-sky shape at the site; the rest
+    is pure consumers. Grid-scale solar follows the same PV shape.
+    """
+    slots, dt = s.slots, s.time.step_h
+    shape = base_load_per_kwh(s.time.date, dt, slots)  # kW per kWh/day
+    site = s.site
+    pv = pv_per_kwp(
+        site.latitude, site.longitude, site.altitude_m, site.timezone, s.time.date, dt, slots
+    )
+    nominal = np.clip(network.nominal_demand_mw, 0.0, None)
+    flat = s.demand.flat_share
+    profile = flat + (1.0 - flat) * shape / shape.max()
+    gross_mw = s.demand.peak_fraction * nominal[None, :] * profile[:, None]
+    prosumers = np.rint(s.prosumers.per_mw * nominal).astype(np.int64)
+    load_kw = s.prosumers.daily_kwh * shape
+    consumer_mw = gross_mw - prosumers[None, :] * load_kw[:, None] / 1000.0
+    return MarketCase(
+        network=network,
+        dt_h=dt,
+        consumer_mw=np.clip(consumer_mw, 0.0, None),
+        prosumers=prosumers,
+        prosumer_load_kw=load_kw,
+        prosumer_pv_kw=s.prosumers.pv_kwp * pv,
+        solar_shape=pv / max(float(pv.max()), 1e-12),
+        storage_kwh=s.storage.capacity_kwh if storage else 0.0,
+    )
+
+
+def storage_model(s: WholesaleScenario) -> StorageModel:
+    """The discrete storage MDP of the scenario."""
+    st = s.storage
+    return StorageModel(st.soe_levels, st.max_action_levels, st.efficiency, s.learning.discount)
+
+
+def make_learner(
+    s: WholesaleScenario, model: StorageModel, n_agents: int
+) -> DynamicProgrammingLearner | QLearner:
+    """The scenario's learner, one table per aggregator."""
+    if s.learning.learner == "dp":
+        return DynamicProgrammingLearner(model, n_agents, s.slots)
+    return _q_learner(s, model, n_agents)
+
+
+def _q_learner(s: WholesaleScenario, model: StorageModel, n_agents: int) -> QLearner:
+    rl = s.learning.rl
+    return QLearner(
+        model,
+        n_agents,
+        s.slots,
+        training_steps=rl.training_steps,
+        parallel_envs=rl.parallel_envs,
+        learning_rate=rl.learning_rate,
+        exploration=rl.exploration,
+        restart=rl.restart,
+    )
+
+
+def _tri(t: object) -> tuple[float, float, float]:
+    return (t.low, t.mode, t.high)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Replication:
+    """One seed's runs: with storage (unless skipped) and without."""
+
+    seed_index: int
+    network: Network
+    with_storage: MarketRecord | None
+    without_storage: MarketRecord
+    summary: dict[str, dict[str, float]] = field(default_factory=dict)
+    learners: dict[str, float] = field(default_factory=dict)
+    """Policy values of the DP and RL learners on this run's final beliefs."""
+
+
+def summarise(record: MarketRecord, s: WholesaleScenario) -> dict[str, float]:
+    """IMV, ex-post cost and settling of one run."""
+    slots, dt = s.slots, s.time.step_h
+    last = s.metrics.last_days * slots
+    cost = ex_post_cost(record.bids_mw, record.lmp, dt)
+    first, final = settling(record.hub_price, slots, s.metrics.settle_days)
+    return {
+        "imv_last_days": float(np.mean(imv(record.lmp[-last:], axis=0))),
+        "imv_hub_last_days": float(imv(record.hub_price[-last:])),
+        "imv_whole_run": float(np.mean(imv(record.lmp, axis=0))),
+        "ex_post_cost_last_days": float(cost[-last:].sum()),
+        "ex_post_cost_total": float(cost.sum()),
+        "day_change_first": first,
+        "day_change_last": final,
+        "mean_hub_price": float(record.hub_price.mean()),
+        "steps_with_shedding": int(np.sum(record.shed_mw > 1e-6)),
+        "curtailed_mwh": float(record.surplus_mw.sum() * dt),
+    }
+
+
+def compare_learners(
+    s: WholesaleScenario,
+    model: StorageModel,
+    belief: np.ndarray,
+    rng: np.random.Generator,
+    trained: QLearner | None = None,
+) -> dict[str, float]:
+    """Policy values (eq. (13)) of the DP optimum and of the RL learner on one belief.
+
+    The value is the mean over aggregators, slots and SoE levels, in $ per MWh
+    of storage capacity. ``trained`` is the run's RL learner; without one a
+    fresh one is trained against ``belief`` for as many training phases as a
+    run has steps.
+    """
+    n_agents = belief.shape[0]
+    dp = DynamicProgrammingLearner(model, n_agents, s.slots)
+    dp.train(belief)
+    if trained is None:
+        trained = _q_learner(s, model, n_agents)
+        for _ in range(s.time.days * s.slots):
+            trained.train(belief, rng)
+    v_dp = dp.values
+    v_rl = policy_value(model, belief, play_policy(model, trained.q_values()))
+    return {
+        "dp_value": float(v_dp.mean()),
+        "rl_value": float(v_rl.mean()),
+        "rl_share_of_optimum": float(v_rl.mean() / v_dp.mean()) if v_dp.mean() > 0 else 1.0,
+        "dp_not_below_rl_everywhere": bool(np.all(v_dp >= v_rl - 1e-7 * (1 + np.abs(v_dp)))),
+    }
+
+
+def run_replication(
+    loaded: LoadedWholesale,
+    base_network: Network,
+    seed_index: int,
+    seed_seq: np.random.SeedSequence,
+    *,
+    storage: bool = True,
+    on_step: Callable[[int, dict], None] | None = None,
+) -> Replication:
+    """One replication: cost and factor draws, then Algorithm 1 with and without storage.
+
+    One generator, from ``seed_seq``, is handed down: it draws the costs (by
+    fuel, case files only), then every step's factors, then the learners'
+    and prosumers' choices in the run with storage. The run without storage
+    uses the same costs and factors.
+    """
+    s = loaded.scenario
+    rng = np.random.default_rng(seed_seq)
+    network = base_network
+    if loaded.network_file() is not None and s.network.redraw_costs:
+        network = redraw_costs_by_fuel(base_network, rng)
+    steps = s.time.days * s.slots
+    draws = ExogenousDraws.draw(
+        rng,
+        steps,
+        network.n_buses,
+        _tri(s.demand.factor),
+        _tri(s.renewables.solar_factor),
+        _tri(s.renewables.wind_factor),
+    )
+    model = storage_model(s)
+    learn = s.learning
+    settings = PlaySettings(
+        belief_rate=learn.belief_rate,
+        temperature=learn.play_temperature,
+        epsilon=learn.play_epsilon,
+        initial_soe=s.storage.initial_soe,
+        initial_belief=learn.initial_belief,
+    )
+    options = DispatchOptions(
+        value_of_lost_load=s.dispatch.value_of_lost_load,
+        surplus_penalty=s.dispatch.curtailment_price,
+    )
+
+    def play(with_storage: bool) -> tuple[MarketRecord, TwoPhaseLearning]:
+        case = build_case(s, network, storage=with_storage)
+        learner = make_learner(s, model, case.aggregator_bus.size) if case.has_storage else None
+        algo = TwoPhaseLearning(case, draws, model, learner, settings, rng, options)
+        run = run_fixed_point(algo, steps, on_iteration=on_step)
+        return run.state.record, algo
+
+    rep = Replication(seed_index, network, None, play(False)[0])
+    rep.summary["without_storage"] = summarise(rep.without_storage, s)
+    if storage:
+        record, algo = play(True)
+        rep.with_storage = record
+        rep.summary["with_storage"] = summarise(record, s)
+        trained = algo.learner if isinstance(algo.learner, QLearner) else None
+        rep.learners = compare_learners(s, model, record.belief[-1], rng, trained)
+    return rep
+
+
+@dataclass
+class ExperimentResult:
+    """All replications of an experiment and their summary."""
+
+    scenario: WholesaleScenario
+    replications: list[Replication]
+    seconds: float
+    storage: bool
+
+    def summary(self) -> dict:
+        """Means over seeds and the acceptance checks."""
+        reps = self.replications
+
+        def mean(run: str, key: str) -> float:
+            return float(np.mean([r.summary[run][key] for r in reps]))
+
+        keys = list(reps[0].summary["without_storage"])
+        runs = ["with_storage", "without_storage"] if self.storage else ["without_storage"]
+        out: dict = {
+            "scenario": self.scenario.scenario.name,
+            "learner": self.scenario.learning.learner if self.storage else None,
+            "days": self.scenario.time.days,
+            "seeds": len(reps),
+            "step_h": self.scenario.time.step_h,
+            "seconds": round(self.seconds, 2),
+            "mean_over_seeds": {run: {k: mean(run, k) for k in keys} for run in runs},
+            "per_seed": [
+                {"seed_index": r.seed_index, **{run: r.summary[run] for run in runs}} for r in reps
+            ],
+        }
+        if self.storage:
+            means = out["mean_over_seeds"]
+            w, wo = means["with_storage"], means["without_storage"]
+            values = {k: float(np.mean([r.learners[k] for r in reps])) for k in reps[0].learners}
+            out["learners"] = {
+                **values,
+                "dp_not_below_rl_everywhere": all(
+                    r.learners["dp_not_below_rl_everywhere"] for r in reps
+                ),
+                "per_seed": [r.learners for r in reps],
+            }
+            out["checks"] = {
+                "prices_settle": w["day_change_last"] < w["day_change_first"],
+                "storage_lowers_imv": w["imv_last_days"] < wo["imv_last_days"],
+                "storage_lowers_ex_post_cost_last_days": (
+                    w["ex_post_cost_last_days"] < wo["ex_post_cost_last_days"]
+                ),
+                "storage_lowers_ex_post_cost_total": (
+                    w["ex_post_cost_total"] < wo["ex_post_cost_total"]
+                ),
+                "dp_at_least_rl": out["learners"]["dp_value"] >= out["learners"]["rl_value"],
+            }
+        return out
+
+
+def run_experiment(
+    loaded: LoadedWholesale,
+    *,
+    storage: bool = True,
+    on_step: Callable[[int, dict], None] | None = None,
+) -> ExperimentResult:
+    """Every replication of a scenario; seeds are children of ``SeedSequence(seed)``."""
+    s = loaded.scenario
+    base = load_network(loaded)
+    children = np.random.SeedSequence(s.seed).spawn(s.seeds)
+    start = time.perf_counter()
+    reps = [
+        run_replication(loaded, base, i, child, storage=storage, on_step=on_step)
+        for i, child in enumerate(children)
+    ]
+    return ExperimentResult(s, reps, time.perf_counter() - start, storage)
+
+
+# ---------------------------------------------------------------------------
+# Tables, manifest and the command
+# ---------------------------------------------------------------------------
+def result_tables(result: ExperimentResult) -> dict[str, pd.DataFrame]:
+    """Long tables of every run: steps, LMPs per bus, aggregators, summaries."""
+    s = result.scenario
+    slots, dt = s.slots, s.time.step_h
+    steps, lmps, aggs, summary = [], [], [], []
+    for rep in result.replications:
+        net = rep.network
+        runs = {"without_storage": rep.without_storage}
+        if rep.with_storage is not None:
+            runs["with_storage"] = rep.with_storage
+        for run, rec in runs.items():
+            n = rec.hub_price.size
+            step = np.arange(n)
+            base = {"seed_index": rep.seed_index, "run": run}
+            steps.append(
+                pd.DataFrame(
+                    {
+                        **base,
+                        "step": step,
+                        "day": step // slots,
+                        "slot": step % slots,
+                        "hub_price": rec.hub_price,
+                        "solar_cf": rec.solar_cf,
+                        "wind_cf": rec.wind_cf,
+                        "shed_mw": rec.shed_mw,
+                        "curtailed_mw": rec.surplus_mw,
+                        "generation_cost": rec.generation_cost,
+                        "ex_post_cost": ex_post_cost(rec.bids_mw, rec.lmp, dt),
+                        "storage_mw": rec.storage_mw.sum(axis=1),
+                    }
+                )
+            )
+            buses = np.tile(np.arange(net.n_buses), n)
+            lmps.append(
+                pd.DataFrame(
+                    {
+                        **base,
+                        "step": np.repeat(step, net.n_buses),
+                        "bus": buses,
+                        "bus_name": np.array(net.buses)[buses],
+                        "lmp": rec.lmp.ravel(),
+                        "bid_mw": rec.bids_mw.ravel(),
+                    }
+                )
+            )
+            if run == "with_storage" and rec.soe.shape[1]:
+                n_agg = rec.soe.shape[1]
+                slot_belief = rec.belief[:-1, :, :][step, :, step % slots]
+                aggs.append(
+                    pd.DataFrame(
+                        {
+                            **base,
+                            "step": np.repeat(step, n_agg),
+                            "aggregator": np.tile(np.arange(n_agg), n),
+                            "soe_before": rec.soe[:-1].ravel(),
+                            "action": rec.action.ravel(),
+                            "storage_mw": rec.storage_mw.ravel(),
+                            "belief": slot_belief.ravel(),
+                        }
+                    )
+                )
+            summary.append({**base, **rep.summary[run], **rep.learners})
+    tables = {
+        "steps": pd.concat(steps, ignore_index=True),
+        "lmp": pd.concat(lmps, ignore_index=True),
+        "replications": pd.DataFrame(summary),
+    }
+    if aggs:
+        tables["aggregators"] = pd.concat(aggs, ignore_index=True)
+    return tables
+
+
+def wholesale_manifest(loaded: LoadedWholesale, command: str, extra: dict) -> dict:
+    """What identifies a result (the GMFG manifest's fields, for a wholesale scenario)."""
+    import datetime as dt
+
+    s = loaded.scenario
+    return {
+        "command": command,
+        "scenario_name": s.scenario.name,
+        "scenario_file": None if loaded.path is None else str(loaded.path),
+        "scenario_sha256": loaded.sha256,
+        "seed": s.seed,
+        "scenario": json.loads(s.model_dump_json()),
+        "network_file": None if loaded.network_file() is None else str(loaded.network_file()),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def _lines(summary: dict) -> list[str]:
+    out = [
+        f"{summary['scenario']}: {summary['seeds']} seeds × {summary['days']} days "
+        f"({summary['seconds']:.1f} s)"
+    ]
+    means = summary["mean_over_seeds"]
+    out.append(f"{'mean over seeds':<34}" + "".join(f"{run:>18}" for run in means))
+    for key in (
+        "imv_last_days",
+        "ex_post_cost_last_days",
+        "ex_post_cost_total",
+        "day_change_first",
+        "day_change_last",
+        "mean_hub_price",
+    ):
+        out.append(f"{key:<34}" + "".join(f"{means[run][key]:>18.4g}" for run in means))
+    if "learners" in summary:
+        ln = summary["learners"]
+        out.append(
+            f"policy value ($/MWh capacity): DP {ln['dp_value']:.3f}, RL {ln['rl_value']:.3f} "
+            f"({100 * ln['rl_share_of_optimum']:.1f} % of optimum)"
+        )
+        out += [f"  {k}: {'yes' if v else 'NO'}" for k, v in summary["checks"].items()]
+    return out
+
+
+def cmd_wholesale(args: argparse.Namespace) -> int:
+    """``cosim wholesale``: seed 003's experiment with figures and tables."""
+    from cosim import wholesale_figures
+
+    try:
+        loaded = load_wholesale_scenario(args.scenario)
+        loaded = with_overrides(
+            loaded,
+            days=args.days,
+            seeds=args.seeds,
+            learner=args.learner,
+            network_file=args.network,
+        )
+    except ScenarioError as exc:
+        if args.json:
+            payload = {
+                "valid": False,
+                "file": exc.file,
+                "violations": [
+                    {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
+                ],
+            }
+            print(json.dumps(payload, indent=2, default=str))
+        for v in exc.violations:
+            print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
+        return EXIT_BAD_INPUT
+    s = loaded.scenario
+    storage = not args.no_storage
+    runs_per_seed = 2 if storage else 1
+    total = s.seeds * s.time.days * s.slots * runs_per_seed
+    suffix = "-no-storage" if not storage else f"-{s.learning.learner}"
+    out = Path(args.out or f"results/{s.scenario.name}{suffix}")
+    bar = tqdm(total=total, desc="wholesale", unit="step", file=sys.stderr, disable=None)
+
+    def update(_: int, residuals: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(hub=f"{residuals['hub_price']:.2f}", refresh=False)
+
+    try:
+        result = run_experiment(loaded, storage=storage, on_step=update)
+    finally:
+        bar.close()
+    summary = result.summary()
+    with atomic_directory(out) as tmp:
+        for name, table in result_tables(result).items():
+            table.to_parquet(tmp / f"{name}.parquet", index=False)
+        wholesale_figures.experiment_figures(result, tmp / "figures")
+        command = "wholesale" + (" --no-storage" if not storage else "")
+        write_json(tmp / "manifest.json", wholesale_manifest(loaded, command, {"summary": summary}))
+    summary["out"] = str(out)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print("\n".join([*_lines(summary), f"results: {out}"]))
+    return EXIT_OK
+
+
+def add_wholesale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``cosim wholesale`` on the ``cosim`` sub-parsers."""
+    help_text = "seed 003's wholesale market: aggregators' learning, LMPs, IMV and ex-post cost"
+    p = sub.add_parser("wholesale", help=help_text, description=help_text)
+    p.add_argument("scenario", help="wholesale scenario file (TOML), e.g. scenarios/oahu37.toml")
+    p.add_argument("--days", type=int, help="days to simulate (overrides time.days)")
+    p.add_argument("--seeds", type=int, help="replications (overrides seeds)")
+    p.add_argument("--learner", choices=["dp", "rl"], help="overrides learning.learner")
+    p.add_argument("--no-storage", action="store_true", help="only the run without storage")
+    p.add_argument("--network", help="MATPOWER case file (overrides network.file)")
+    p.add_argument("--out", help="result directory (default: results/NAME-LEARNER)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(handler=cmd_wholesale, own_scenario_format=True)
+    return p
