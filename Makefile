@@ -17,9 +17,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed
 
-## run: solve the built-in default scenario and write its results to results/default
+## run: the built-in default scenario end to end (three equilibria, finite-N simulation)
 run: $(VENV)/.installed
-	$(BIN)/cosim compare-modes scenarios/default.toml --out results/default
+	$(BIN)/cosim run scenarios/default.toml --out results/default
 
 ## test: lint and run the test suite (warnings are errors)
 test: $(VENV)/.installed-test

@@ -19,9 +19,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cosim import figures
-from cosim.experiments import mode_table
+from cosim.experiments import cached_equilibrium, mode_table
 from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
+from cosim.simulation import price_error, simulate
 from cosim.wholesale import add_wholesale_parser
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
@@ -156,6 +157,109 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     return EXIT_OK if converged else EXIT_NOT_CONVERGED
 
 
+def _simulation_lines(info: dict) -> list[str]:
+    checks = info["checks"]
+    return [
+        f"simulated {info['households']} households × {info['days']} day(s) in "
+        f"{info['seconds']:.2f} s ({info['path']} path, mode {info['mode']})",
+        f"  realised vs mean-field stage price: mean |gap| {info['price_error']:.2e} $/kWh",
+        f"  mean daily cost: realised ${info['realised_mean_cost']:.3f}, "
+        f"mean field ${info['mean_field_cost']:.3f}",
+        f"  books: energy balance {checks['energy_balance']:.1e}, money balance "
+        f"{checks['money_balance']:.1e}, SoE bound excess {checks['soe_bound_excess_kwh']:.1e} kWh",
+    ]
+
+
+def _simulate(
+    args: argparse.Namespace, loaded: LoadedScenario, equilibrium: EquilibriumResult, out_dir: Path
+) -> dict:
+    """Simulate, write the tables and figures into ``out_dir``, and summarise."""
+    sim_cfg = loaded.scenario.simulation
+    per_cluster = getattr(args, "households_per_cluster", None) or sim_cfg.households_per_cluster
+    result = simulate(
+        equilibrium,
+        households_per_cluster=per_cluster,
+        days=getattr(args, "days", None) or sim_cfg.days,
+        seed=loaded.scenario.seed if getattr(args, "seed", None) is None else args.seed,
+        reference=getattr(args, "reference_path", False),
+        record=sim_cfg.record_households,
+    )
+    result.save(out_dir)
+    (out_dir / "figures").mkdir(exist_ok=True)
+    figures.plot_realised_prices(
+        result.aggregates, equilibrium, out_dir / "figures" / "realised_prices.png"
+    )
+    figures.plot_household_costs(
+        result.households, equilibrium, out_dir / "figures" / "household_costs.png"
+    )
+    return {
+        "mode": str(equilibrium.mode),
+        "households": int(result.households["household"].nunique()),
+        "days": int(result.households["day"].nunique()),
+        "path": "reference" if getattr(args, "reference_path", False) else "compiled",
+        "seconds": result.seconds,
+        "price_error": price_error(result, equilibrium),
+        "realised_mean_cost": float(result.households["cost"].mean()),
+        "mean_field_cost": equilibrium.mean_cost,
+        "checks": result.checks,
+    }
+
+
+def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
+    """``cosim simulate``: N finite households applying the law of the scenario's mode."""
+    scenario = loaded.scenario
+    out = Path(args.out or f"results/{scenario.scenario.name}-simulation")
+    game = build_game(scenario, loaded.base_dir)
+    mode = Mode(scenario.simulation.mode)
+    equilibrium, cached = cached_equilibrium(game, mode, Path(args.cache), _solve)
+    with atomic_directory(out) as tmp:
+        info = _simulate(args, loaded, equilibrium, tmp)
+        info["equilibrium_from_cache"] = cached
+        write_json(tmp / "manifest.json", manifest(loaded, "simulate", {"summary": info}))
+    info["out"] = str(out)
+    _emit(args, info, [*_simulation_lines(info), f"results: {out}"])
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
+    """``cosim run``: the three equilibria, the finite-N simulation, and a summary."""
+    scenario = loaded.scenario
+    out = Path(args.out or f"results/{scenario.scenario.name}")
+    game = build_game(scenario, loaded.base_dir)
+    results = {}
+    for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC):
+        results[mode], _ = cached_equilibrium(game, mode, Path(args.cache), _solve)
+    table, per_cluster = mode_table(results)
+    mode = Mode(scenario.simulation.mode)
+    with atomic_directory(out) as tmp:
+        for m, res in results.items():
+            save_equilibrium(res, tmp / "equilibria" / str(m))
+        figures.equilibrium_figures(results[mode], tmp / "figures")
+        figures.plot_mode_costs(table, tmp / "figures" / "mode_costs.png")
+        table.to_parquet(tmp / "modes.parquet", index=False)
+        per_cluster.to_parquet(tmp / "cluster_costs.parquet", index=False)
+        sim_info = _simulate(args, loaded, results[mode], tmp / "simulation")
+        payload = {
+            "converged": all(r.converged for r in results.values()),
+            "cost": {
+                row["mode"]: {"generic": row["generic_cost"], "mean": row["mean_cost"]}
+                for row in table.to_dict("records")
+            },
+            "simulation": sim_info,
+        }
+        write_json(tmp / "manifest.json", manifest(loaded, "run", {"summary": payload}))
+    payload["out"] = str(out)
+    lines = [f"{'mode':<12}{'generic $':>11}{'mean $':>10}   (mean-field equilibria)"]
+    for row in table.to_dict("records"):
+        lines.append(f"{row['mode']:<12}{row['generic_cost']:>11.3f}{row['mean_cost']:>10.3f}")
+    lines += _simulation_lines(sim_info)
+    lines.append(
+        f"results: {out}  (figures in {out / 'figures'} and {out / 'simulation' / 'figures'})"
+    )
+    _emit(args, payload, lines)
+    return EXIT_OK if payload["converged"] else EXIT_NOT_CONVERGED
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cosim`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -177,6 +281,26 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", help="result directory (default: results/NAME-MODE)")
     compare = add("compare-modes", cmd_compare_modes, "compare stand-alone, RPC-only and CoC costs")
     compare.add_argument("--out", help="result directory (default: results/NAME)")
+    for name, handler, text in (
+        ("simulate", cmd_simulate, "simulate N finite households applying the GMFG law"),
+        ("run", cmd_run, "solve the three modes, simulate the finite population, summarise"),
+    ):
+        p = add(name, handler, text)
+        p.add_argument("--out", help="result directory (default: results/NAME[-simulation])")
+        p.add_argument(
+            "--cache",
+            default="results/.equilibria",
+            help="where solved equilibria are kept and reused when the game's hash matches",
+        )
+        if name == "simulate":
+            p.add_argument("--households-per-cluster", type=int, help="override the scenario's")
+            p.add_argument("--days", type=int, help="days to simulate")
+            p.add_argument("--seed", type=int, help="seed of the simulation (default: scenario's)")
+            p.add_argument(
+                "--reference-path",
+                action="store_true",
+                help="step each household as a Python agent (slow; the reference)",
+            )
     add_wholesale_parser(sub)
     return parser
 

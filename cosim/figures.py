@@ -164,3 +164,47 @@ def plot_mode_costs(table, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_realised_prices(sim_aggregates, result: EquilibriumResult, path: Path) -> None:
+    """Realised finite-N stage prices against the mean-field ones (generic cluster and spread)."""
+    game = result.game
+    p = game.generic_cluster
+    realised = sim_aggregates.pivot(index="step", columns="cluster", values="p_stage").to_numpy()
+    hours = np.arange(realised.shape[0]) * game.dt_h
+    mf = np.tile(result.prices.stage, (1, realised.shape[0] // game.steps))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.plot(hours, mf[p], color="k", lw=2, label=f"mean field, cluster {p}")
+    ax.plot(hours, realised[:, p], color="tab:red", lw=1, label=f"realised, cluster {p}")
+    gap = realised - mf.T
+    ax.fill_between(
+        hours,
+        mf.mean(axis=0) + gap.min(axis=1),
+        mf.mean(axis=0) + gap.max(axis=1),
+        color="tab:blue",
+        alpha=0.2,
+        label="range of realised − mean field, all clusters",
+    )
+    ax.set_xlabel("hour")
+    ax.set_ylabel("stage price π [$/kWh]")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Finite-N prices vs the mean-field equilibrium ({result.mode} mode)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_household_costs(households, result: EquilibriumResult, path: Path) -> None:
+    """Distribution of realised daily costs per household, with the mean-field expectation."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(
+        households["cost"], bins=60, density=True, alpha=0.7, label="realised, per household-day"
+    )
+    ax.axvline(result.mean_cost, color="k", ls="--", label="mean-field expectation")
+    ax.axvline(households["cost"].mean(), color="tab:red", label="realised mean")
+    ax.set_xlabel("daily cost [$]")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -15,12 +15,13 @@ import tomllib
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, ValidationError
 
 from market.schema import UNION_TAGS, ClusterValue, Frozen, UniformRange
-from models.config import GameConfig
+from models.config import GameConfig, PositiveFloat
 from models.game import build_distances, game_rng
 from models.graphon import distance_violations
 
@@ -35,10 +36,29 @@ class ScenarioInfo(Frozen):
     description: str = Field("", description="One paragraph on what the scenario studies.")
 
 
+class SimulationConfig(Frozen):
+    """The finite-N co-simulation (SPEC §5)."""
+
+    mode: Literal["standalone", "rpc", "coc"] = Field(
+        "coc", description="Trading mode whose law the households apply and whose prices settle."
+    )
+    days: int = Field(1, ge=1, le=3650, description="Days simulated.")
+    households_per_cluster: int | None = Field(
+        None, ge=1, le=10_000_000, description="Override of clusters.households for the simulation."
+    )
+    record_households: int = Field(
+        2, ge=0, le=1000, description="Households per cluster whose trajectories are recorded."
+    )
+    market_interval_h: PositiveFloat = Field(
+        1.0, description="Market interval [h]; a multiple of time.dt_h."
+    )
+
+
 class Scenario(GameConfig):
-    """A complete scenario: the game plus what identifies the run."""
+    """A complete scenario: the game, the simulation, and what identifies the run."""
 
     scenario: ScenarioInfo = Field(default_factory=ScenarioInfo)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,15 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
         out.append(Violation("time.dt_h", t.dt_h, f"too small: at most {MAX_STEPS} steps per day"))
     elif abs(steps - round(steps)) > 1e-9:
         out.append(Violation("time.dt_h", t.dt_h, f"must divide time.horizon_h ({t.horizon_h})"))
+    ratio = s.simulation.market_interval_h / t.dt_h
+    if abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
+        out.append(
+            Violation(
+                "simulation.market_interval_h",
+                s.simulation.market_interval_h,
+                f"must be a multiple of time.dt_h ({t.dt_h})",
+            )
+        )
     try:
         zoneinfo.ZoneInfo(s.location.timezone)
     except Exception:  # zoneinfo raises several kinds: not found, a folder, a bad key

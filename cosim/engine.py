@@ -1,0 +1,487 @@
+"""The discrete-event co-simulation: SimPy owns time, Mesa holds the agents.
+
+Processes (one per clock or event stream, never one per household):
+
+* the **population's control clock** — every ``Δt`` it closes the interval just
+  ended (integrates the EVs to the boundary) and every HEMS applies the
+  feedback law to its own state and time (compiled kernel, or each Mesa agent
+  stepping itself on the reference path);
+* the **EV event stream** — plug-out and plug-in at each household's own drawn
+  times, off the control grid, with the energy of the partial interval
+  integrated exactly;
+* one **clearing process per cluster aggregator** — it computes the realised
+  finite-N aggregate ``m_p`` and price ``p_RPC,p`` with the solver's own price
+  function, waits for the CoC clearing, then settles its households' bills;
+* the **CoC clearing** — ``A_p``, ``M_g`` and ``p_CoC`` from the aggregators'
+  reports;
+* the **market interval** hook — every ``market_interval_h`` it hands the
+  system's net demand of the interval to a callback (the wholesale coupling).
+
+Each household counts in its own cluster's aggregate. Prices are computed from
+the realised aggregates of an interval and settle that interval's exchanges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import mesa
+import numpy as np
+import simpy
+
+from cosim import hems
+from cosim.agents import ClusterAggregator, Household
+from cosim.population import EVSchedule, Population, draw_ev_schedule, init_population
+from market.pricing import Mode, mode_weights, price_curve
+from models import devices
+from models.feedback import FeedbackLaw
+from models.game import Game
+from models.graphon import graphon_aggregates
+
+#: Interval books per cluster: energy [kWh] and money [$].
+BOOK_FIELDS = (
+    "bought_kwh",
+    "sold_kwh",
+    "intra_kwh",
+    "inter_in_kwh",
+    "inter_out_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "billed",
+    "grid_payment",
+    "inter_payment",
+)
+
+
+@dataclass
+class Recorder:
+    """Columnar records of a run (arrays filled in place, tables at the end)."""
+
+    m: np.ndarray
+    seen: np.ndarray
+    scalar: np.ndarray
+    rpc: np.ndarray
+    coc: np.ndarray
+    stage: np.ndarray
+    grid_price: np.ndarray
+    books: dict[str, np.ndarray]
+    bills: np.ndarray
+    """Per household and day: energy bill [$]."""
+    private: np.ndarray
+    """Per household and day: degradation, discomfort and penalties [$]."""
+    events: list[tuple[float, int, str, float]]
+    trajectories: list[tuple[int, int, float, float, float, int, float, float]]
+    market: list[tuple[float, float]]
+    bound_excess: float = 0.0
+    """Largest excursion of any SoE outside its bounds seen at a step boundary [kWh]."""
+
+
+class CoSimulation(mesa.Model):
+    """N households applying the GMFG law, their aggregators, and the CoC market.
+
+    Parameters
+    ----------
+    game
+        The mean-field game the law was solved for (devices, profiles, prices).
+    law
+        The feedback law every HEMS applies.
+    mode
+        Trading mode whose prices settle the bills.
+    households
+        Households per cluster, ``(M,)``.
+    days
+        Days to simulate (the daily law is applied each day).
+    seed
+        Seed of every random draw of the run.
+    reference
+        Step every household as a Mesa agent in plain Python (the reference
+        path) instead of the compiled kernel.
+    record_households
+        Households whose trajectories are recorded step by step.
+    market_hook
+        Called every market interval with ``(time_h, net_demand_kwh)``.
+    """
+
+    def __init__(
+        self,
+        game: Game,
+        law: FeedbackLaw,
+        mode: Mode | str,
+        households: np.ndarray,
+        days: int = 1,
+        seed: int = 0,
+        reference: bool = False,
+        record_households: np.ndarray | None = None,
+        market_interval_h: float = 1.0,
+        market_hook: Callable[[float, float], None] | None = None,
+    ) -> None:
+        super().__init__(seed=seed)
+        self.game = game
+        self.law = law
+        self.mode = Mode(mode)
+        self.seed = seed
+        self.days = days
+        self.dt_h = game.dt_h
+        self.reference = reference
+        self.env = simpy.Environment()
+        self.population: Population = init_population(game, households, seed)
+        n, m, steps = self.population.size, game.n_clusters, game.steps * days
+        self.energy = np.zeros((n, 4))
+        self.ev_energy = np.zeros(n)
+        self.interval_energy = np.zeros(n)
+        hh = game.config.household
+        self.kernel_params = SimpleNamespace(
+            exo=np.array([hh.pv.noise, hh.pv.noise_corr, hh.load.noise, hh.load.noise_corr]),
+            ess=_battery_params(hh.ess, game.ess.soe),
+            ev=_battery_params(hh.ev, game.ev.soe),
+            shift=np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float),
+            ctrl_kw=hh.controllable.duty * hh.controllable.power_kw,
+            pv_kw=np.zeros(m),
+            load_kw=np.zeros(m),
+        )
+        self.weights = mode_weights(self.mode, game.config.prices.weights, game.step_hours)
+        self.households = [Household(self, i) for i in range(n)]
+        self.aggregators = [ClusterAggregator(self, p) for p in range(m)]
+        record = np.asarray(record_households if record_households is not None else [], dtype=int)
+        self.record_households = record
+        self.rec = Recorder(
+            m=np.zeros((steps, m)),
+            seen=np.zeros((steps, m)),
+            scalar=np.zeros(steps),
+            rpc=np.zeros((steps, m)),
+            coc=np.zeros((steps, m)),
+            stage=np.zeros((steps, m)),
+            grid_price=np.zeros(steps),
+            books={f: np.zeros((steps, m)) for f in BOOK_FIELDS},
+            bills=np.zeros((days, n)),
+            private=np.zeros((days, n)),
+            events=[],
+            trajectories=[],
+            market=[],
+        )
+        self.market_interval_h = market_interval_h
+        self.market_hook = market_hook
+        self._interval_closed = self.env.event()
+        self._reports = [self.env.event() for _ in range(m)]
+        self._coc_cleared = self.env.event()
+        self.env.process(self._control_clock())
+        for day in range(days):
+            self.env.process(self._ev_events(draw_ev_schedule(game, self.population, seed, day)))
+        for agg in self.aggregators:
+            self.env.process(self._clear_cluster(agg))
+        self.env.process(self._clear_coc())
+        self.env.process(self._market_interval())
+
+    # ------------------------------------------------------------------ processes
+
+    def _control_clock(self):
+        game, pop = self.game, self.population
+        k_per_day = game.steps
+        for step in range(self.days * k_per_day):
+            k = step % k_per_day
+            if k == 0 and step > 0:
+                self._start_day(step // k_per_day)
+            self.kernel_params.pv_kw[:] = game.clusters.pv_kwp * game.pv_per_kwp[k]
+            self.kernel_params.load_kw[:] = game.clusters.load_kwh * game.base_per_kwh[k]
+            pop.ev_since[pop.ev_connected == 1] = self.env.now
+            if self.reference:
+                for household in self.households:
+                    household.hems_step(step, k)
+            else:
+                self._compiled_step(step, k)
+            yield self.env.timeout(self.dt_h)
+            self._close_interval(step)
+        self._end_day(self.days - 1)
+
+    def _ev_events(self, schedule: EVSchedule):
+        times = np.concatenate([schedule.departure_h, schedule.arrival_h])
+        kinds = np.concatenate(
+            [np.zeros(len(schedule.households)), np.ones(len(schedule.households))]
+        )
+        who = np.concatenate([np.arange(len(schedule.households))] * 2)
+        order = np.lexsort((who, kinds, times))
+        pop = self.population
+        ev = self.kernel_params.ev
+        hh = self.game.config.household.ev
+        for j in order:
+            t = times[j]
+            yield self.env.timeout(t - self.env.now)
+            i = int(schedule.households[who[j]])
+            day = int(t // 24.0)
+            if kinds[j] == 0:  # plug-out: integrate the partial step, then the trip
+                hems.integrate_ev(
+                    np.array([i]),
+                    t,
+                    pop.ev_since,
+                    pop.ev_soe,
+                    pop.ev_u,
+                    ev,
+                    self.ev_energy,
+                    pop.ev_throughput,
+                )
+                soe = float(pop.ev_soe[i])
+                self.rec.private[day, i] += float(
+                    devices.departure_penalty(soe, hh.departure_target_kwh, hh.departure_penalty)
+                )
+                pop.ev_soe[i] = max(soe - schedule.trip_kwh[who[j]], ev[0])
+                pop.ev_connected[i] = 0
+                pop.ev_u[i] = 0.0
+                self.rec.events.append((t, i, "departure", soe))
+            else:  # plug-in: idle until the next control step
+                pop.ev_connected[i] = 1
+                pop.ev_u[i] = 0.0
+                pop.ev_since[i] = t
+                self.rec.events.append((t, i, "arrival", float(pop.ev_soe[i])))
+
+    def _clear_cluster(self, agg: ClusterAggregator):
+        game = self.game
+        cp = game.clusters
+        rpc = game.config.prices.rpc
+        while True:
+            step = yield self._interval_closed
+            energy = self.interval_energy[agg.members]
+            m_p = energy.sum() / (len(energy) * self.dt_h)
+            price = price_curve(
+                np.array(m_p),
+                game.grid_price[step % game.steps],
+                cp.rpc_network_charge[agg.cluster],
+                cp.rpc_slope[agg.cluster],
+                rpc.floor,
+                rpc.smoothing,
+            )
+            self.rec.m[step, agg.cluster] = m_p
+            self.rec.rpc[step, agg.cluster] = float(price)
+            self._reports[agg.cluster].succeed(m_p)
+            _, stage = yield self._coc_cleared
+            pi = stage[agg.cluster]
+            day = step // game.steps
+            self.rec.bills[day, agg.members] += energy * pi
+
+    def _clear_coc(self):
+        game = self.game
+        cp = game.clusters
+        coc = game.config.prices.coc
+        while True:
+            step = yield self._interval_closed
+            yield simpy.AllOf(self.env, self._reports)
+            k = step % game.steps
+            m = self.rec.m[step]
+            seen, scalar = graphon_aggregates(game.weights, cp.shares, m[:, None])
+            agg = (
+                seen[:, 0]
+                if game.config.prices.coc_aggregate == "per_cluster"
+                else np.full(len(m), scalar[0])
+            )
+            p_g = game.grid_price[k]
+            p_coc = price_curve(
+                agg, p_g, cp.coc_network_charge, cp.coc_slope, coc.floor, coc.smoothing
+            )
+            w = self.weights[k]
+            stage = w[0] * self.rec.rpc[step] + w[1] * p_coc + w[2] * p_g
+            self.rec.seen[step], self.rec.scalar[step] = seen[:, 0], scalar[0]
+            self.rec.coc[step], self.rec.stage[step], self.rec.grid_price[step] = p_coc, stage, p_g
+            self._settle_books(step, stage, p_coc, p_g)
+            self._reports = [self.env.event() for _ in range(game.n_clusters)]
+            cleared, self._coc_cleared = self._coc_cleared, self.env.event()
+            cleared.succeed((step, stage))
+
+    def _market_interval(self):
+        steps_per = max(1, round(self.market_interval_h / self.dt_h))
+        books = self.rec.books
+        while True:
+            step, _ = yield self._coc_cleared
+            if (step + 1) % steps_per and step + 1 < self.days * self.game.steps:
+                continue
+            first = (step // steps_per) * steps_per
+            net = float(
+                books["grid_import_kwh"][first : step + 1].sum()
+                - books["grid_export_kwh"][first : step + 1].sum()
+            )
+            self.rec.market.append((self.env.now, net))
+            if self.market_hook is not None:
+                self.market_hook(self.env.now, net)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _compiled_step(self, step: int, k: int) -> None:
+        pop, law, prm = self.population, self.law, self.kernel_params
+        hems.control_step(
+            step,
+            k,
+            self.seed,
+            self.dt_h,
+            pop.cluster,
+            law.ess,
+            np.array(law.ess_grid[:2]),
+            law.ev,
+            np.array(law.ev_grid[:2]),
+            law.shiftable_run,
+            law.controllable,
+            prm.pv_kw,
+            prm.load_kw,
+            prm.exo,
+            prm.ess,
+            prm.ev,
+            prm.shift,
+            prm.ctrl_kw,
+            pop.zeta_pv,
+            pop.zeta_load,
+            pop.ess_soe,
+            pop.ev_soe,
+            pop.ev_connected,
+            pop.ev_u,
+            pop.shift_left,
+            self.energy,
+            pop.ess_throughput,
+        )
+
+    def _close_interval(self, step: int) -> None:
+        pop = self.population
+        connected = np.flatnonzero(pop.ev_connected == 1)
+        start = self.env.now - self.dt_h
+        full = connected[pop.ev_since[connected] <= start + 1e-12]
+        hems.integrate_ev(
+            connected,
+            self.env.now,
+            pop.ev_since,
+            pop.ev_soe,
+            pop.ev_u,
+            self.kernel_params.ev,
+            self.ev_energy,
+            pop.ev_throughput,
+        )
+        hems.ev_step_noise(full, step, self.seed, self.dt_h, pop.ev_soe, self.kernel_params.ev)
+        ess, ev = self.kernel_params.ess, self.kernel_params.ev
+        self.rec.bound_excess = max(
+            self.rec.bound_excess,
+            ess[0] - pop.ess_soe.min(),
+            pop.ess_soe.max() - ess[1],
+            ev[0] - pop.ev_soe.min(),
+            pop.ev_soe.max() - ev[1],
+        )
+        self.interval_energy[:] = self.energy.sum(axis=1) + self.ev_energy
+        self._record_trajectories(step)
+        self.ev_energy[:] = 0.0
+        closed, self._interval_closed = self._interval_closed, self.env.event()
+        closed.succeed(step)
+
+    def _settle_books(self, step: int, stage: np.ndarray, p_coc: np.ndarray, p_g: float) -> None:
+        pop = self.population
+        e = self.interval_energy
+        bought = np.bincount(pop.cluster, np.maximum(e, 0.0), minlength=len(stage))
+        sold = np.bincount(pop.cluster, np.maximum(-e, 0.0), minlength=len(stage))
+        books = _cluster_books(self.mode, bought, sold)
+        books["billed"] = stage * (bought - sold)
+        books["grid_payment"] = p_g * (books["grid_import_kwh"] - books["grid_export_kwh"])
+        books["inter_payment"] = p_coc * (books["inter_in_kwh"] - books["inter_out_kwh"])
+        for name, value in books.items():
+            self.rec.books[name][step] = value
+
+    def _record_trajectories(self, step: int) -> None:
+        """State of the recorded households at the end of interval ``step``."""
+        pop = self.population
+        for i in self.record_households:
+            self.rec.trajectories.append(
+                (
+                    int(i),
+                    step,
+                    float(pop.ess_soe[i]),
+                    float(pop.ev_soe[i]),
+                    float(pop.ev_u[i]),
+                    int(pop.ev_connected[i]),
+                    float(self.interval_energy[i]),
+                    float(self.ev_energy[i]),
+                )
+            )
+
+    def _start_day(self, day: int) -> None:
+        self._end_day(day - 1)
+        pop = self.population
+        pop.shift_left[:] = self.game.shiftable_quanta
+        pop.ess_start[:] = pop.ess_soe
+        pop.ev_start[:] = pop.ev_soe
+
+    def _end_day(self, day: int) -> None:
+        """Private costs of the day: degradation, discomfort, shortfall and end-of-day penalties."""
+        game, pop = self.game, self.population
+        hh = game.config.household
+        u_c = self.law.controllable[pop.cluster]
+        discomfort = hh.controllable.discomfort * game.dt_h * np.sum(u_c**2, axis=1)
+        quantum = hh.shiftable.power_kw * game.dt_h
+        shortfall = hh.shiftable.shortfall_penalty * quantum * pop.shift_left
+        terminal = np.zeros(pop.size)
+        for device, soe, owned in ((hh.ess, pop.ess_soe, 1), (hh.ev, pop.ev_soe, pop.has_ev)):
+            terminal += owned * devices.terminal_penalty(
+                soe,
+                device.initial_mean_kwh,
+                device.terminal_linear,
+                device.terminal_quadratic,
+                device.terminal_smoothing_kwh,
+            )
+        degradation = (
+            hh.ess.degradation * pop.ess_throughput + hh.ev.degradation * pop.ev_throughput
+        )
+        self.rec.private[day] += discomfort + shortfall + terminal + degradation
+        pop.ess_throughput[:] = 0.0
+        pop.ev_throughput[:] = 0.0
+
+    def run(self) -> None:
+        """Run the whole horizon."""
+        self.env.run(until=self.days * 24.0 + 1e-9)
+
+
+def _battery_params(device, soe: np.ndarray) -> np.ndarray:
+    return np.array(
+        [
+            soe[0],
+            soe[-1],
+            device.charge_kw,
+            device.discharge_kw,
+            device.efficiency,
+            device.noise_kwh,
+        ]
+    )
+
+
+def _cluster_books(mode: Mode, bought: np.ndarray, sold: np.ndarray) -> dict[str, np.ndarray]:
+    """Where each cluster's energy went: matched inside, across clusters, or with the grid.
+
+    Stand-alone: every household trades with the grid. RPC-only: purchases and
+    sales inside a cluster are matched first, the rest goes to the grid. CoC:
+    clusters' remaining surpluses then serve other clusters' deficits (shared
+    in proportion), and only the system's remainder meets the grid. In every
+    mode ``bought = intra + inter_in + grid_import`` and
+    ``sold = intra + inter_out + grid_export``.
+    """
+    zero = np.zeros_like(bought)
+    if mode is Mode.STANDALONE:
+        return {
+            "bought_kwh": bought,
+            "sold_kwh": sold,
+            "intra_kwh": zero,
+            "inter_in_kwh": zero,
+            "inter_out_kwh": zero,
+            "grid_import_kwh": bought,
+            "grid_export_kwh": sold,
+        }
+    intra = np.minimum(bought, sold)
+    deficit = bought - intra
+    surplus = sold - intra
+    inter_in = zero
+    inter_out = zero
+    if mode is Mode.COC:
+        flow = min(deficit.sum(), surplus.sum())
+        if flow > 0:
+            inter_in = deficit * (flow / deficit.sum())
+            inter_out = surplus * (flow / surplus.sum())
+    return {
+        "bought_kwh": bought,
+        "sold_kwh": sold,
+        "intra_kwh": intra,
+        "inter_in_kwh": inter_in,
+        "inter_out_kwh": inter_out,
+        "grid_import_kwh": deficit - inter_in,
+        "grid_export_kwh": surplus - inter_out,
+    }

@@ -1,0 +1,252 @@
+"""Compiled HEMS kernels: every household of the population applies the feedback law.
+
+Household state is columnar (one array per quantity, households sorted by
+cluster); :func:`control_step` advances all of them through one control step
+in parallel. Randomness is counter-based: the normal or uniform number a
+household uses for a purpose at a step is a pure function of
+``(seed, household, step, purpose)`` (SplitMix64 hashing), so every household
+has its own independent stream, results do not depend on the number of
+threads, and the per-agent reference path (:mod:`cosim.agents`) draws exactly
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, uint64
+
+#: Purposes of the per-household random streams.
+PV_NOISE, LOAD_NOISE, SHIFTABLE_DRAW, ESS_NOISE, EV_NOISE = 0, 1, 2, 3, 4
+
+_GOLDEN = uint64(0x9E3779B97F4A7C15)
+_MIX1 = uint64(0xBF58476D1CE4E5B9)
+_MIX2 = uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True)
+def mix64(z: np.uint64) -> np.uint64:
+    """SplitMix64 finaliser: a bijective 64-bit hash."""
+    z = z + _GOLDEN
+    z = (z ^ (z >> uint64(30))) * _MIX1
+    z = (z ^ (z >> uint64(27))) * _MIX2
+    return z ^ (z >> uint64(31))
+
+
+@njit(cache=True)
+def counter_uniform(seed: int, household: int, step: int, purpose: int) -> float:
+    """Uniform number in (0, 1) of one household's stream at one step."""
+    h = mix64(uint64(seed))
+    h = mix64(h ^ uint64(household))
+    h = mix64(h ^ uint64(step * 8 + purpose))
+    return ((h >> uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def counter_normal(seed: int, household: int, step: int, purpose: int) -> float:
+    """Standard normal number of one household's stream at one step (Box–Muller)."""
+    u1 = counter_uniform(seed, household, step, purpose)
+    u2 = counter_uniform(seed, household, step, purpose + 64)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@njit(cache=True)
+def law_control(table: np.ndarray, first: float, spacing: float, soe: float) -> float:
+    """The law's control at a continuous SoE: linear interpolation between grid points."""
+    n = table.shape[0]
+    pos = (soe - first) / spacing
+    if pos <= 0.0:
+        return table[0]
+    if pos >= n - 1:
+        return table[n - 1]
+    j = int(pos)
+    w = pos - j
+    return (1.0 - w) * table[j] + w * table[j + 1]
+
+
+@njit(cache=True)
+def feasible(
+    u: float,
+    soe: float,
+    soe_min: float,
+    soe_max: float,
+    charge_kw: float,
+    discharge_kw: float,
+    efficiency: float,
+    dt_h: float,
+) -> float:
+    """``u`` clipped so that a full step at it keeps the SoE within bounds."""
+    u_hi = min(max((soe_max - soe) / (efficiency * charge_kw * dt_h), 0.0), 1.0)
+    u_lo = -min(max((soe - soe_min) * efficiency / (discharge_kw * dt_h), 0.0), 1.0)
+    return min(max(u, u_lo), u_hi)
+
+
+@njit(cache=True)
+def stored_change(
+    u: float, charge_kw: float, discharge_kw: float, efficiency: float, hours: float
+) -> float:
+    """Energy stored over ``hours`` at control ``u`` [kWh] (eqs. (5)–(12))."""
+    if u > 0.0:
+        return efficiency * u * charge_kw * hours
+    return u * discharge_kw / efficiency * hours
+
+
+@njit(cache=True)
+def grid_power(u: float, charge_kw: float, discharge_kw: float) -> float:
+    """Grid-side power of a battery at control ``u`` [kW]; positive = drawing."""
+    if u > 0.0:
+        return u * charge_kw
+    return u * discharge_kw
+
+
+@njit(parallel=True, cache=True)
+def control_step(
+    step: int,
+    k: int,
+    seed: int,
+    dt_h: float,
+    cluster: np.ndarray,
+    ess_law: np.ndarray,
+    ess_grid: np.ndarray,
+    ev_law: np.ndarray,
+    ev_grid: np.ndarray,
+    shift_law: np.ndarray,
+    ctrl_law: np.ndarray,
+    pv_kw: np.ndarray,
+    load_kw: np.ndarray,
+    exo: np.ndarray,
+    ess: np.ndarray,
+    ev: np.ndarray,
+    shift: np.ndarray,
+    ctrl_kw: float,
+    zeta_pv: np.ndarray,
+    zeta_load: np.ndarray,
+    ess_soe: np.ndarray,
+    ev_soe: np.ndarray,
+    ev_connected: np.ndarray,
+    ev_u: np.ndarray,
+    shift_left: np.ndarray,
+    energy: np.ndarray,
+    ess_throughput: np.ndarray,
+) -> None:
+    """Advance every household through control step ``k`` (global step ``step``).
+
+    Parameters
+    ----------
+    step, k
+        Global step index (for the random streams) and step within the day.
+    seed
+        The run's seed (households' streams are derived from it).
+    dt_h
+        Control step [h].
+    cluster
+        Cluster of each household, ``(N,)``.
+    ess_law, ev_law
+        Battery controls at the SoE grid points, ``(M, K, S)``; ``ess_grid`` and
+        ``ev_grid`` are ``[first point, spacing]``.
+    shift_law
+        ``P(run | k, quanta left)``, ``(M, K, R+1)``.
+    ctrl_law
+        Controllable-load setting ``u_c``, ``(M, K)``.
+    pv_kw, load_kw
+        Mean PV and base load of each cluster at this step [kW], ``(M,)``.
+    exo
+        ``[pv noise ε, pv ρ, load noise ε, load ρ]``.
+    ess, ev
+        Battery parameters ``[soe_min, soe_max, charge_kw, discharge_kw, efficiency, noise]``.
+    shift
+        ``[window start step, window end step, power kW]``.
+    ctrl_kw
+        Nominal controllable draw ``f_c·P_c`` [kW].
+    zeta_pv, zeta_load, ess_soe, ev_soe, ev_connected, ev_u, shift_left
+        Household state, updated in place (``ev_u`` is the EV control set for
+        this step; the EV's energy is integrated by the event engine).
+    energy
+        Output ``(N, 4)``: energy drawn over the step [kWh] by base load − PV,
+        ESS, shiftable and controllable load.
+    ess_throughput
+        Accumulates each household's ``u²·Δt`` of the ESS (degradation cost).
+    """
+    n = cluster.shape[0]
+    sqrt_dt = np.sqrt(dt_h)
+    for i in prange(n):
+        c = cluster[i]
+        # exogenous: AR(1) noise of eq. (1) and of the base load
+        zp = exo[1] * zeta_pv[i] + np.sqrt(1.0 - exo[1] * exo[1]) * counter_normal(seed, i, step, 0)
+        zl = exo[3] * zeta_load[i] + np.sqrt(1.0 - exo[3] * exo[3]) * counter_normal(
+            seed, i, step, 1
+        )
+        if step == 0:
+            zp = counter_normal(seed, i, step, 0)
+            zl = counter_normal(seed, i, step, 1)
+        zeta_pv[i] = zp
+        zeta_load[i] = zl
+        pv = pv_kw[c] * max(0.0, 1.0 + exo[0] * zp)
+        load = load_kw[c] * max(0.0, 1.0 + exo[2] * zl)
+        energy[i, 0] = (load - pv) * dt_h
+        # home battery
+        b = ess_soe[i]
+        u = law_control(ess_law[c, k], ess_grid[0], ess_grid[1], b)
+        u = feasible(u, b, ess[0], ess[1], ess[2], ess[3], ess[4], dt_h)
+        b = b + stored_change(u, ess[2], ess[3], ess[4], dt_h)
+        b = b + ess[5] * sqrt_dt * counter_normal(seed, i, step, 3)
+        ess_soe[i] = min(max(b, ess[0]), ess[1])
+        energy[i, 1] = grid_power(u, ess[2], ess[3]) * dt_h
+        ess_throughput[i] += u * u * dt_h
+        # shiftable appliance
+        run = 0.0
+        r = shift_left[i]
+        if r > 0 and k >= shift[0] and k < shift[1]:
+            if counter_uniform(seed, i, step, 2) < shift_law[c, k, r]:
+                shift_left[i] = r - 1
+                run = 1.0
+        energy[i, 2] = run * shift[2] * dt_h
+        # controllable load
+        energy[i, 3] = ctrl_kw * (1.0 + ctrl_law[c, k]) * dt_h
+        # EV: set this step's control (integrated by the event engine)
+        if ev_connected[i] == 1:
+            be = ev_soe[i]
+            ue = law_control(ev_law[c, k], ev_grid[0], ev_grid[1], be)
+            ev_u[i] = feasible(ue, be, ev[0], ev[1], ev[2], ev[3], ev[4], dt_h)
+        else:
+            ev_u[i] = 0.0
+
+
+@njit(cache=True)
+def integrate_ev(
+    households: np.ndarray,
+    until_h: float,
+    since_h: np.ndarray,
+    ev_soe: np.ndarray,
+    ev_u: np.ndarray,
+    ev: np.ndarray,
+    ev_energy: np.ndarray,
+    ev_throughput: np.ndarray,
+) -> None:
+    """Integrate the listed connected EVs from their last update to ``until_h``.
+
+    Energy over a partial step is exact: the control is constant over the step,
+    so stored energy and energy at the meter are the step's rates times the
+    time actually connected.
+    """
+    for j in range(households.shape[0]):
+        i = households[j]
+        hours = until_h - since_h[i]
+        if hours <= 0.0:
+            continue
+        u = ev_u[i]
+        ev_soe[i] = min(max(ev_soe[i] + stored_change(u, ev[2], ev[3], ev[4], hours), ev[0]), ev[1])
+        ev_energy[i] += grid_power(u, ev[2], ev[3]) * hours
+        ev_throughput[i] += u * u * hours
+        since_h[i] = until_h
+
+
+@njit(cache=True)
+def ev_step_noise(
+    households: np.ndarray, step: int, seed: int, dt_h: float, ev_soe: np.ndarray, ev: np.ndarray
+) -> None:
+    """SoE noise ``σ√Δt·N(0,1)`` for EVs connected through the whole step, clipped to bounds."""
+    sqrt_dt = np.sqrt(dt_h)
+    for j in range(households.shape[0]):
+        i = households[j]
+        b = ev_soe[i] + ev[5] * sqrt_dt * counter_normal(seed, i, step, 4)
+        ev_soe[i] = min(max(b, ev[0]), ev[1])

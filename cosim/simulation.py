@@ -1,0 +1,214 @@
+"""Running a finite-N co-simulation and reading its results as tables."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cosim.engine import BOOK_FIELDS, CoSimulation
+from market.pricing import Mode
+from models.equilibrium import EquilibriumResult
+from models.feedback import FeedbackLaw
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Tables of a finished co-simulation and its accounting checks."""
+
+    aggregates: pd.DataFrame
+    """Per step and cluster: realised aggregates, prices and the energy/money books."""
+    households: pd.DataFrame
+    """Per household and day: bill, private costs and total [$]."""
+    events: pd.DataFrame
+    """EV plug-out / plug-in events at their exact times."""
+    trajectories: pd.DataFrame
+    """Step-by-step state of the recorded households."""
+    market: pd.DataFrame
+    """Net demand of the population per market interval."""
+    checks: dict[str, float]
+    seconds: float
+
+    def save(self, directory: Path) -> None:
+        """Write every table as Parquet into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in ("aggregates", "households", "events", "trajectories", "market"):
+            getattr(self, name).to_parquet(directory / f"{name}.parquet", index=False)
+
+
+def simulate(
+    equilibrium: EquilibriumResult,
+    households_per_cluster: int | np.ndarray | None = None,
+    days: int = 1,
+    seed: int | None = None,
+    reference: bool = False,
+    record: int = 2,
+    mode: Mode | str | None = None,
+) -> SimulationResult:
+    """Simulate N finite households applying the equilibrium's feedback law.
+
+    Parameters
+    ----------
+    equilibrium
+        A solved equilibrium; its law, game and (unless ``mode`` is given) mode.
+    households_per_cluster
+        One number for every cluster, or one per cluster (default: the scenario's).
+    days
+        Days to simulate.
+    seed
+        Seed of the run (default: the scenario's).
+    reference
+        Use the per-agent Python path instead of the compiled kernel.
+    record
+        Households per cluster whose trajectories are recorded.
+    mode
+        Trading mode that settles the bills (default: the equilibrium's).
+    """
+    game = equilibrium.game
+    m = game.n_clusters
+    if households_per_cluster is None:
+        households = game.clusters.households.astype(np.int64)
+    else:
+        households = np.broadcast_to(np.asarray(households_per_cluster, dtype=np.int64), (m,))
+    offsets = np.concatenate([[0], np.cumsum(households)])
+    recorded = np.concatenate(
+        [np.arange(lo, min(lo + record, hi)) for lo, hi in itertools.pairwise(offsets)]
+    )
+    sim = CoSimulation(
+        game,
+        FeedbackLaw.from_equilibrium(equilibrium),
+        mode or equilibrium.mode,
+        households,
+        days=days,
+        seed=game.config.seed if seed is None else seed,
+        reference=reference,
+        record_households=recorded,
+    )
+    start = time.perf_counter()
+    sim.run()
+    seconds = time.perf_counter() - start
+    return collect(sim, seconds)
+
+
+def collect(sim: CoSimulation, seconds: float) -> SimulationResult:
+    """Turn a finished simulation's records into tables and accounting checks."""
+    game, rec, pop = sim.game, sim.rec, sim.population
+    steps, m = rec.m.shape
+    step = np.repeat(np.arange(steps), m)
+    aggregates = pd.DataFrame(
+        {
+            "step": step,
+            "day": step // game.steps,
+            "hour": (step % game.steps) * game.dt_h,
+            "cluster": np.tile(np.arange(m), steps),
+            "m_kw": rec.m.ravel(),
+            "a_kw": rec.seen.ravel(),
+            "mg_kw": np.repeat(rec.scalar, m),
+            "p_rpc": rec.rpc.ravel(),
+            "p_coc": rec.coc.ravel(),
+            "p_stage": rec.stage.ravel(),
+            "p_grid": np.repeat(rec.grid_price, m),
+            **{name: rec.books[name].ravel() for name in BOOK_FIELDS},
+        }
+    )
+    days, n = rec.bills.shape
+    households = pd.DataFrame(
+        {
+            "household": np.tile(np.arange(n), days),
+            "cluster": np.tile(pop.cluster, days),
+            "day": np.repeat(np.arange(days), n),
+            "has_ev": np.tile(pop.has_ev, days).astype(bool),
+            "bill": rec.bills.ravel(),
+            "private_cost": rec.private.ravel(),
+            "cost": (rec.bills + rec.private).ravel(),
+        }
+    )
+    events = pd.DataFrame(rec.events, columns=["time_h", "household", "kind", "soe_kwh"])
+    trajectories = pd.DataFrame(
+        rec.trajectories,
+        columns=[
+            "household",
+            "step",
+            "ess_soe_kwh",
+            "ev_soe_kwh",
+            "ev_u",
+            "ev_connected",
+            "energy_kwh",
+            "ev_energy_kwh",
+        ],
+    )
+    market = pd.DataFrame(rec.market, columns=["time_h", "net_demand_kwh"])
+    return SimulationResult(
+        aggregates=aggregates,
+        households=households,
+        events=events,
+        trajectories=trajectories,
+        market=market,
+        checks=accounting_checks(sim),
+        seconds=seconds,
+    )
+
+
+def accounting_checks(sim: CoSimulation) -> dict[str, float]:
+    """Worst relative residuals of the energy and money books, and the SoE bounds.
+
+    * energy: per step and cluster, ``bought = intra + inter_in + grid_import``
+      and ``sold = intra + inter_out + grid_export``; inter-cluster flows in
+      and out balance across clusters; the households' net exchange equals the
+      grid's net import;
+    * money: the bills settled household by household add up to what the
+      aggregators billed; inter-cluster payments cancel out.
+    """
+    b = sim.rec.books
+    scale = max(float(np.max(b["bought_kwh"] + b["sold_kwh"])), 1e-12)
+    energy = (
+        max(
+            float(
+                np.max(
+                    np.abs(
+                        b["bought_kwh"] - b["intra_kwh"] - b["inter_in_kwh"] - b["grid_import_kwh"]
+                    )
+                )
+            ),
+            float(
+                np.max(
+                    np.abs(
+                        b["sold_kwh"] - b["intra_kwh"] - b["inter_out_kwh"] - b["grid_export_kwh"]
+                    )
+                )
+            ),
+            float(np.max(np.abs(b["inter_in_kwh"].sum(axis=1) - b["inter_out_kwh"].sum(axis=1)))),
+            float(
+                np.max(
+                    np.abs(
+                        (b["bought_kwh"] - b["sold_kwh"]).sum(axis=1)
+                        - (b["grid_import_kwh"] - b["grid_export_kwh"]).sum(axis=1)
+                    )
+                )
+            ),
+        )
+        / scale
+    )
+    billed = float(b["billed"].sum())
+    money = max(
+        abs(float(sim.rec.bills.sum()) - billed),
+        abs(float(b["inter_payment"].sum())),
+    ) / max(abs(billed), 1e-12)
+    return {
+        "energy_balance": energy,
+        "money_balance": money,
+        "soe_bound_excess_kwh": max(sim.rec.bound_excess, 0.0),
+    }
+
+
+def price_error(result: SimulationResult, equilibrium: EquilibriumResult) -> float:
+    """Mean absolute gap between realised and mean-field stage prices [$/kWh]."""
+    game = equilibrium.game
+    realised = result.aggregates.pivot(index="step", columns="cluster", values="p_stage").to_numpy()
+    k = realised.shape[0]
+    reference = np.tile(equilibrium.prices.stage.T, (k // game.steps, 1))
+    return float(np.mean(np.abs(realised - reference)))

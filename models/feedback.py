@@ -1,0 +1,67 @@
+"""The feedback law every HEMS applies: the GMFG equilibrium as a lookup table.
+
+``u*(k, p, state)``: for each cluster ``p`` and control step ``k``, the battery
+controls at the SoE grid points (interpolated linearly in between), the
+probability of running the shiftable appliance given the quanta left, and the
+controllable-load setting. A HEMS needs only its own cluster, the time and its
+own state — the decentralised information of the mean-field law.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.equilibrium import EquilibriumResult
+
+
+@dataclass(frozen=True)
+class FeedbackLaw:
+    """Lookup tables of the equilibrium policy, shaped for the compiled kernels."""
+
+    dt_h: float
+    ess: np.ndarray
+    """ESS control at the SoE grid points, ``(M, K, S)``."""
+    ess_grid: tuple[float, float, int]
+    """``(first point, spacing, points)`` of the ESS SoE grid [kWh]."""
+    ev: np.ndarray
+    """EV control (connected) at the SoE grid points, ``(M, K, S)``."""
+    ev_grid: tuple[float, float, int]
+    shiftable_run: np.ndarray
+    """``P(run | k, quanta left)``, ``(M, K, R+1)``."""
+    controllable: np.ndarray
+    """``u_c``, ``(M, K)``."""
+
+    @property
+    def steps(self) -> int:
+        """Control steps per day K."""
+        return self.controllable.shape[1]
+
+    @classmethod
+    def from_equilibrium(cls, result: EquilibriumResult) -> FeedbackLaw:
+        """The law of a solved equilibrium."""
+        game = result.game
+        policy = result.policy
+        return cls(
+            dt_h=game.dt_h,
+            ess=np.ascontiguousarray(policy.ess),
+            ess_grid=(float(game.ess.soe[0]), game.ess.spacing, len(game.ess.soe)),
+            ev=np.ascontiguousarray(policy.ev),
+            ev_grid=(float(game.ev.soe[0]), game.ev.spacing, len(game.ev.soe)),
+            shiftable_run=np.ascontiguousarray(policy.shiftable_run),
+            controllable=np.ascontiguousarray(policy.controllable),
+        )
+
+
+def interpolate_control(table: np.ndarray, first: float, spacing: float, soe: float) -> float:
+    """Linear interpolation of a control row at a continuous SoE (clamped to the grid)."""
+    n = table.shape[0]
+    pos = (soe - first) / spacing
+    if pos <= 0.0:
+        return float(table[0])
+    if pos >= n - 1:
+        return float(table[n - 1])
+    j = int(pos)
+    w = pos - j
+    return float((1.0 - w) * table[j] + w * table[j + 1])
