@@ -9,8 +9,9 @@ representative prosumer on the state (slot of day, SoE) of
 Two learners share one interface, :class:`Learner`:
 
 - :class:`DynamicProgrammingLearner` solves that MDP exactly by policy
-  iteration (each evaluation a linear solve), warm-started from its last
-  policy: the optimum that RL learners approximate.
+  iteration (each evaluation exact, by pointer doubling along the policy's
+  deterministic successors), warm-started from its last policy: the optimum
+  that RL learners approximate.
 - :class:`QLearner` is model-free: ε-greedy tabular Q-learning with invalid
   actions masked, learning only from sampled transitions of parallel copies
   of the environment; its Q table persists across training phases.
@@ -27,7 +28,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from market.storage import StorageModel, policy_value, rewards
+from market.storage import StorageModel, deterministic_policy_value, policy_value, rewards
 
 __all__ = [
     "DynamicProgrammingLearner",
@@ -116,12 +117,6 @@ def play_policy(
     return base
 
 
-def _one_hot(model: StorageModel, actions: NDArray[np.intp]) -> NDArray[np.float64]:
-    out = np.zeros((*actions.shape, model.n_actions))
-    np.put_along_axis(out, actions[..., None], 1.0, axis=-1)
-    return out
-
-
 class DynamicProgrammingLearner:
     """Exact optimum of each aggregator's MDP by policy iteration.
 
@@ -156,7 +151,7 @@ class DynamicProgrammingLearner:
         actions, sweeps = self.actions, 0
         while True:
             sweeps += 1
-            values = policy_value(self.model, b, _one_hot(self.model, actions))
+            values = deterministic_policy_value(self.model, b, actions)
             q = q_from_values(self.model, b, values)
             improved = greedy_policy(self.model, q, keep=actions)
             if np.array_equal(improved, actions):
