@@ -175,8 +175,9 @@ class QLearner:
 
         Q(x, a) ← Q(x, a) + α [r + γ max_{a' valid} Q(x', a') − Q(x, a)].
 
-    A copy jumps to a random state with probability ``restart`` per step so
-    that every SoE level keeps being visited.
+    Copies that visit the same state-action pair in one step share one update
+    with their mean TD error. A copy jumps to a random state with probability
+    ``restart`` per step so that every SoE level keeps being visited.
 
     Parameters
     ----------
@@ -206,8 +207,8 @@ class QLearner:
         *,
         training_steps: int = 50,
         parallel_envs: int = 8,
-        learning_rate: float = 0.1,
-        exploration: float = 0.2,
+        learning_rate: float = 0.5,
+        exploration: float = 0.3,
         restart: float = 0.05,
     ) -> None:
         if training_steps < 0 or parallel_envs < 1:
@@ -252,8 +253,11 @@ class QLearner:
             next_slot = (slot + 1) % self.slots
             next_soe = m.next_soe[soe, action]
             target = reward + gamma * q[agent, next_slot, next_soe].max(axis=-1)
-            index = (agent, slot, soe, action)
-            np.add.at(q, index, alpha * (target - q[index]))
+            # copies that visit the same (x, a) in one step share one averaged update
+            flat = np.ravel_multi_index((agent, slot, soe, action), q.shape).ravel()
+            error = (target - q.ravel()[flat].reshape(shape)).ravel()
+            pairs, where, visits = np.unique(flat, return_inverse=True, return_counts=True)
+            q.ravel()[pairs] += alpha * np.bincount(where, weights=error) / visits
             slot, soe = next_slot, next_soe
             jump = rng.random(shape) < self.restart
             if jump.any():

@@ -145,10 +145,10 @@ class StorageConfig(Frozen):
 class QLearningConfig(Frozen):
     """The model-free learner (tabular ε-greedy Q-learning with masking)."""
 
-    training_steps: int = Field(100, ge=0, description="M: steps per training phase and copy.")
+    training_steps: int = Field(50, ge=0, description="M: steps per training phase and copy.")
     parallel_envs: int = Field(8, ge=1, le=1024, description="Environment copies per aggregator.")
-    learning_rate: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="α.")
-    exploration: Fraction = Field(0.2, description="ε while training.")
+    learning_rate: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="α.")
+    exploration: Fraction = Field(0.3, description="ε while training.")
     restart: Fraction = Field(0.05, description="Chance per step that a copy restarts at random.")
 
 

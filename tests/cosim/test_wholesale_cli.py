@@ -1,0 +1,129 @@
+"""`cosim wholesale`: scenario validation, results on disk, and the paired storage comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cosim.cli import main
+from cosim.wholesale import load_wholesale_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+HAWAII40 = ROOT.parent / "shared" / "data" / "hawaii40.m"
+
+SMALL = """
+seed = 3
+seeds = 1
+[scenario]
+name = "pjm-small"
+[time]
+days = 3
+[network]          # no file: the built-in PJM 5-bus case
+[learning.rl]
+training_steps = 5
+[metrics]
+last_days = 1
+settle_days = 1
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "ws.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main(["wholesale", *argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_small_run_writes_tables_figures_and_manifest(tmp_path, capsys):
+    out = tmp_path / "res"
+    code, summary = run_json(capsys, str(write(tmp_path, SMALL)), "--out", str(out))
+    assert code == 0
+    assert set(summary["mean_over_seeds"]) == {"with_storage", "without_storage"}
+    assert summary["days"] == 3 and summary["seeds"] == 1 and summary["learner"] == "dp"
+    # the DP optimum is never below the RL learner's value on the same belief; both reported
+    ln = summary["learners"]
+    assert ln["dp_value"] >= ln["rl_value"] and ln["dp_not_below_rl_everywhere"]
+    for name in ("steps", "lmp", "aggregators", "replications"):
+        assert not pd.read_parquet(out / f"{name}.parquet").empty
+    for fig in ("hub_prices", "storage", "capacity_factors", "imv_cost"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenario_name"] == "pjm-small" and manifest["network_file"] is None
+    steps = pd.read_parquet(out / "steps.parquet")
+    assert len(steps) == 2 * 3 * 12  # two runs × days × slots
+
+
+def test_same_seed_same_numbers_and_no_storage_run(tmp_path, capsys):
+    scenario = str(write(tmp_path, SMALL))
+    _, a = run_json(capsys, scenario, "--out", str(tmp_path / "a"), "--days", "2")
+    _, b = run_json(capsys, scenario, "--out", str(tmp_path / "b"), "--days", "2")
+    assert a["mean_over_seeds"] == b["mean_over_seeds"]
+    code, c = run_json(
+        capsys, scenario, "--out", str(tmp_path / "c"), "--days", "2", "--no-storage"
+    )
+    assert code == 0 and set(c["mean_over_seeds"]) == {"without_storage"}
+    assert c["mean_over_seeds"]["without_storage"] == a["mean_over_seeds"]["without_storage"]
+    assert "checks" not in c
+
+
+def test_rl_learner_runs(tmp_path, capsys):
+    code, s = run_json(
+        capsys, str(write(tmp_path, SMALL)), "--out", str(tmp_path / "r"), "--learner", "rl"
+    )
+    assert code == 0 and s["learner"] == "rl"
+    assert s["learners"]["dp_value"] >= s["learners"]["rl_value"]
+
+
+def test_invalid_scenario_exits_2_and_writes_nothing(tmp_path, capsys):
+    bad = SMALL.replace("[learning.rl]", "[learning]\nbelief_rate = 0.0\n[learning.rl]")
+    bad = bad.replace("[network]", '[network]\nfile = "missing.m"')
+    out = tmp_path / "res"
+    code = main(["wholesale", str(write(tmp_path, bad)), "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 2 and not out.exists()
+    assert any(": learning.belief_rate: 0.0: " in line for line in lines)
+    code = main(
+        [
+            "wholesale",
+            str(write(tmp_path, SMALL.replace("[network]", '[network]\nfile = "missing.m"'))),
+            "--out",
+            str(out),
+        ]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 2 and any(": network.file: 'missing.m': file not found" in ln for ln in lines)
+
+
+def test_shipped_oahu_scenario_validates():
+    if not HAWAII40.is_file():
+        pytest.skip(f"Hawaii40 not found at {HAWAII40}; see docs/wholesale.md for where to get it")
+    s = load_wholesale_scenario(ROOT / "scenarios" / "oahu37.toml").scenario
+    assert (s.time.step_h, s.time.days, s.seeds, s.storage.capacity_kwh) == (2.0, 50, 5, 10.0)
+
+
+def test_storage_lowers_ex_post_cost_on_hawaii40(tmp_path, capsys):
+    if not HAWAII40.is_file():
+        pytest.skip(f"Hawaii40 not found at {HAWAII40}; see docs/wholesale.md for where to get it")
+    text = (ROOT / "scenarios" / "oahu37.toml").read_text(encoding="utf-8")
+    text = text.replace("../../shared/data/hawaii40.m", str(HAWAII40))
+    text = text.replace("training_steps = 50 ", "training_steps = 5 ")
+    scenario = write(tmp_path, text)
+    code, s = run_json(
+        capsys, str(scenario), "--days", "6", "--seeds", "1", "--out", str(tmp_path / "h")
+    )
+    assert code == 0
+    w, wo = s["mean_over_seeds"]["with_storage"], s["mean_over_seeds"]["without_storage"]
+    print(
+        f"Hawaii40, 6 days: IMV {w['imv_last_days']:.3f} vs {wo['imv_last_days']:.3f} $/MWh, "
+        f"ex-post cost {w['ex_post_cost_total']:.0f} vs {wo['ex_post_cost_total']:.0f} $"
+    )
+    assert w["ex_post_cost_total"] < wo["ex_post_cost_total"]
+    assert w["ex_post_cost_last_days"] < wo["ex_post_cost_last_days"]
