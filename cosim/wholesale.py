@@ -1,8 +1,9 @@
-"""The seed-003 wholesale experiment: scenario loading, runs, results, ``cosim wholesale``.
+"""The seed-003 wholesale experiment: runs, results and the ``cosim wholesale`` command.
 
 A wholesale scenario (TOML, :class:`market.wholesale_config.WholesaleScenario`)
-is validated once, here, with the same reporting as GMFG scenarios
-(``FILE: path: value: rule``, every violation, exit status 2). An experiment
+is validated once, by :mod:`cosim.wholesale_scenario`, with the same reporting
+as GMFG scenarios (``FILE: path: value: rule``, every violation, exit status
+2); its loaders are re-exported here. An experiment
 runs ``seeds`` replications, children of one ``SeedSequence``; each draws its
 generator costs (by fuel) and every step's weather and demand factors first,
 then plays Algorithm 1 with storage and — on the same draws — without it, so
@@ -14,27 +15,24 @@ that the comparison of IMV and ex-post cost is paired. The learning loop is
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
-import tomllib
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from cosim.results import atomic_directory, git_commit, package_versions, write_json
-from cosim.scenario import (
-    ScenarioError,
-    Violation,
-    _pydantic_violations,
-    _toml_message,
+from cosim.scenario import ScenarioError
+from cosim.wholesale_scenario import (
+    LoadedWholesale,
+    load_wholesale_scenario,
+    parse_wholesale_scenario,
+    with_overrides,
 )
 from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
@@ -43,7 +41,7 @@ from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.metrics import ex_post_cost, imv, settling
 from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
 from market.storage import StorageModel, policy_value
-from market.wholesale_config import WholesaleScenario, consistency_rules
+from market.wholesale_config import WholesaleScenario
 from models.fixed_point import run_fixed_point
 from models.profiles import base_load_per_kwh, pv_per_kwp
 
@@ -62,142 +60,6 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-# ---------------------------------------------------------------------------
-# Scenario files
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoadedWholesale:
-    """A validated wholesale scenario with where it came from."""
-
-    scenario: WholesaleScenario
-    path: Path | None
-    sha256: str
-    """Hash of the file's bytes (or of the canonical JSON for in-memory scenarios)."""
-
-    @property
-    def base_dir(self) -> Path | None:
-        """Directory that relative paths in the scenario refer to."""
-        return None if self.path is None else self.path.parent
-
-    def network_file(self) -> Path | None:
-        """The MATPOWER file, resolved against the scenario's directory; None = built-in."""
-        name = self.scenario.network.file
-        if name is None:
-            return None
-        file = Path(name).expanduser()
-        if not file.is_absolute() and self.base_dir is not None:
-            file = self.base_dir / file
-        return file
-
-
-def parse_wholesale_scenario(
-    data: dict, file: str = "<scenario>", base_dir: Path | None = None
-) -> WholesaleScenario:
-    """Validate a wholesale scenario given as a dictionary (as read from TOML).
-
-    Raises
-    ------
-    ScenarioError
-        With every violation found.
-    """
-    try:
-        scenario = WholesaleScenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(file, _pydantic_violations(exc)) from None
-    problems = [Violation(*rule) for rule in consistency_rules(scenario)]
-    try:
-        zoneinfo.ZoneInfo(scenario.site.timezone)
-    except Exception:  # not found, a folder, a malformed key
-        problems.append(
-            Violation("site.timezone", scenario.site.timezone, "unknown IANA time zone")
-        )
-    if scenario.network.file is not None:
-        net = Path(scenario.network.file).expanduser()
-        if not net.is_absolute() and base_dir is not None:
-            net = base_dir / net
-        if not net.is_file():
-            problems.append(
-                Violation(
-                    "network.file",
-                    scenario.network.file,
-                    f"file not found ({net}); download Hawaii40 as docs/wholesale.md explains",
-                )
-            )
-    pro, dem = scenario.prosumers, scenario.demand
-    # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
-    if pro.per_mw * pro.daily_kwh * 0.1 / 1000.0 > dem.peak_fraction:
-        problems.append(
-            Violation(
-                "prosumers.per_mw",
-                pro.per_mw,
-                "prosumers' gross load alone would exceed the bus's peak demand",
-            )
-        )
-    if problems:
-        raise ScenarioError(file, problems)
-    return scenario
-
-
-def load_wholesale_scenario(path: str | Path) -> LoadedWholesale:
-    """Read and validate a wholesale scenario file.
-
-    Parameters
-    ----------
-    path
-        A TOML wholesale scenario (e.g. ``scenarios/oahu37.toml``).
-
-    Raises
-    ------
-    ScenarioError
-        For a missing or malformed file (with line and column) or any invalid field.
-    """
-    path = Path(path)
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(
-            file, [Violation("(file)", file, f"cannot read: {exc.strerror}")]
-        ) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ScenarioError(file, [Violation("(file)", "bytes", "not UTF-8 text")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(file, [Violation("(toml)", "", _toml_message(str(exc)))]) from None
-    scenario = parse_wholesale_scenario(data, file, path.parent)
-    return LoadedWholesale(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
-
-
-def with_overrides(
-    loaded: LoadedWholesale,
-    *,
-    days: int | None = None,
-    seeds: int | None = None,
-    learner: str | None = None,
-    network_file: str | Path | None = None,
-) -> LoadedWholesale:
-    """The scenario with command-line overrides, validated again.
-
-    ``network_file`` is taken relative to the working directory.
-    """
-    data = loaded.scenario.model_dump(mode="python")
-    if days is not None:
-        data["time"]["days"] = days
-        m = data["metrics"]
-        m["last_days"] = min(m["last_days"], days)
-        m["settle_days"] = max(1, min(m["settle_days"], days // 2))
-    if seeds is not None:
-        data["seeds"] = seeds
-    if learner is not None:
-        data["learning"]["learner"] = learner
-    if network_file is not None:
-        data["network"]["file"] = str(Path(network_file).expanduser().resolve())
-    file = str(loaded.path) if loaded.path is not None else "<scenario>"
-    scenario = parse_wholesale_scenario(data, file, loaded.base_dir)
-    return LoadedWholesale(scenario, loaded.path, loaded.sha256)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,161 @@
+"""Wholesale scenario files: TOML → a typed, frozen :class:`WholesaleScenario`.
+
+The wholesale experiment of seed 003 has its own scenario format
+(:mod:`market.wholesale_config`); it is validated here once, before any
+work, with the helpers and the reporting of :mod:`cosim.scenario`: every
+violation as ``FILE: path.to.field: value: rule``, collected in a
+:class:`~cosim.scenario.ScenarioError` (the command exits with status 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from cosim.scenario import ScenarioError, Violation, _pydantic_violations, _toml_message
+from market.wholesale_config import WholesaleScenario, consistency_rules
+
+__all__ = [
+    "LoadedWholesale",
+    "load_wholesale_scenario",
+    "parse_wholesale_scenario",
+    "with_overrides",
+]
+
+
+@dataclass(frozen=True)
+class LoadedWholesale:
+    """A validated wholesale scenario with where it came from."""
+
+    scenario: WholesaleScenario
+    path: Path | None
+    sha256: str
+    """Hash of the file's bytes (or of the canonical JSON for in-memory scenarios)."""
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Directory that relative paths in the scenario refer to."""
+        return None if self.path is None else self.path.parent
+
+    def network_file(self) -> Path | None:
+        """The MATPOWER file, resolved against the scenario's directory; None = built-in."""
+        name = self.scenario.network.file
+        if name is None:
+            return None
+        file = Path(name).expanduser()
+        if not file.is_absolute() and self.base_dir is not None:
+            file = self.base_dir / file
+        return file
+
+
+def parse_wholesale_scenario(
+    data: dict, file: str = "<scenario>", base_dir: Path | None = None
+) -> WholesaleScenario:
+    """Validate a wholesale scenario given as a dictionary (as read from TOML).
+
+    Raises
+    ------
+    ScenarioError
+        With every violation found.
+    """
+    try:
+        scenario = WholesaleScenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(file, _pydantic_violations(exc)) from None
+    problems = [Violation(*rule) for rule in consistency_rules(scenario)]
+    try:
+        zoneinfo.ZoneInfo(scenario.site.timezone)
+    except Exception:  # not found, a folder, a malformed key
+        problems.append(
+            Violation("site.timezone", scenario.site.timezone, "unknown IANA time zone")
+        )
+    if scenario.network.file is not None:
+        net = Path(scenario.network.file).expanduser()
+        if not net.is_absolute() and base_dir is not None:
+            net = base_dir / net
+        if not net.is_file():
+            problems.append(
+                Violation(
+                    "network.file",
+                    scenario.network.file,
+                    f"file not found ({net}); download Hawaii40 as docs/wholesale.md explains",
+                )
+            )
+    pro, dem = scenario.prosumers, scenario.demand
+    # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
+    if pro.per_mw * pro.daily_kwh * 0.1 / 1000.0 > dem.peak_fraction:
+        problems.append(
+            Violation(
+                "prosumers.per_mw",
+                pro.per_mw,
+                "prosumers' gross load alone would exceed the bus's peak demand",
+            )
+        )
+    if problems:
+        raise ScenarioError(file, problems)
+    return scenario
+
+
+def load_wholesale_scenario(path: str | Path) -> LoadedWholesale:
+    """Read and validate a wholesale scenario file.
+
+    Parameters
+    ----------
+    path
+        A TOML wholesale scenario (e.g. ``scenarios/oahu37.toml``).
+
+    Raises
+    ------
+    ScenarioError
+        For a missing or malformed file (with line and column) or any invalid field.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(
+            file, [Violation("(file)", file, f"cannot read: {exc.strerror}")]
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ScenarioError(file, [Violation("(file)", "bytes", "not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(file, [Violation("(toml)", "", _toml_message(str(exc)))]) from None
+    scenario = parse_wholesale_scenario(data, file, path.parent)
+    return LoadedWholesale(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
+
+
+def with_overrides(
+    loaded: LoadedWholesale,
+    *,
+    days: int | None = None,
+    seeds: int | None = None,
+    learner: str | None = None,
+    network_file: str | Path | None = None,
+) -> LoadedWholesale:
+    """The scenario with command-line overrides, validated again.
+
+    ``network_file`` is taken relative to the working directory.
+    """
+    data = loaded.scenario.model_dump(mode="python")
+    if days is not None:
+        data["time"]["days"] = days
+        m = data["metrics"]
+        m["last_days"] = min(m["last_days"], days)
+        m["settle_days"] = max(1, min(m["settle_days"], days // 2))
+    if seeds is not None:
+        data["seeds"] = seeds
+    if learner is not None:
+        data["learning"]["learner"] = learner
+    if network_file is not None:
+        data["network"]["file"] = str(Path(network_file).expanduser().resolve())
+    file = str(loaded.path) if loaded.path is not None else "<scenario>"
+    scenario = parse_wholesale_scenario(data, file, loaded.base_dir)
+    return LoadedWholesale(scenario, loaded.path, loaded.sha256)
