@@ -126,8 +126,8 @@ def plot_imv_cost(result: ExperimentResult, path: Path) -> None:
     ):
         for i, run in enumerate(runs):
             values = np.array([r.summary[run][key] for r in result.replications])
-            ax.scatter(np.full(values.size, i), values, s=18, alpha=0.7)
-            ax.bar(i, values.mean(), width=0.5, alpha=0.3)
+            ax.bar(i, values.mean(), width=0.5, alpha=0.3, color=f"C{i}")
+            ax.scatter(np.full(values.size, i), values, s=18, alpha=0.8, color=f"C{i}")
         ax.set_xticks(range(len(runs)), [r.replace("_", " ") for r in runs])
         ax.set(ylabel=label, title=f"{label.split(' [')[0]}, last {s.metrics.last_days} days")
     fig.tight_layout()
