@@ -12,16 +12,25 @@ import math
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
-from cosim.hems import counter_normal, counter_uniform
+from cosim.hems import (
+    ESS_NOISE,
+    LOAD_NOISE,
+    PV_NOISE,
+    SHIFTABLE_DRAW,
+    household_key,
+    key_normal,
+    key_uniform,
+)
 
 if TYPE_CHECKING:
     from cosim.engine import CoSimulation
 
 
-def _law_control(row, first: float, spacing: float, soe: float) -> float:
+def _law_control(row, first: float, inv_spacing: float, soe: float) -> float:
     n = len(row)
-    pos = (soe - first) / spacing
+    pos = (soe - first) * inv_spacing
     if pos <= 0.0:
         return float(row[0])
     if pos >= n - 1:
@@ -32,9 +41,10 @@ def _law_control(row, first: float, spacing: float, soe: float) -> float:
 
 
 def _feasible(u: float, soe: float, device, dt_h: float) -> float:
-    soe_min, soe_max, charge, discharge, eff = device[:5]
-    u_hi = min(max((soe_max - soe) / (eff * charge * dt_h), 0.0), 1.0)
-    u_lo = -min(max((soe - soe_min) * eff / (discharge * dt_h), 0.0), 1.0)
+    soe_min, soe_max, charge, discharge, eff = (float(x) for x in device[:5])
+    inv_up, inv_down = 1.0 / (eff * charge * dt_h), eff / (discharge * dt_h)
+    u_hi = min(max((soe_max - soe) * inv_up, 0.0), 1.0)
+    u_lo = -min(max((soe - soe_min) * inv_down, 0.0), 1.0)
     return min(max(u, u_lo), u_hi)
 
 
@@ -78,16 +88,17 @@ class Household(mesa.Agent):
         i, c, seed, dt = self.index, self.cluster, m.seed, m.dt_h
         eps_pv, rho_pv, eps_load, rho_load = prm.exo
         # exogenous PV and base load, AR(1) noise
+        key = np.uint64(household_key(seed, i, step))
         if step == 0:
-            zp = counter_normal(seed, i, step, 0)
-            zl = counter_normal(seed, i, step, 1)
+            zp = key_normal(key, PV_NOISE)
+            zl = key_normal(key, LOAD_NOISE)
         else:
-            zp = rho_pv * pop.zeta_pv[i] + math.sqrt(1.0 - rho_pv * rho_pv) * counter_normal(
-                seed, i, step, 0
+            zp = rho_pv * pop.zeta_pv[i] + math.sqrt(1.0 - rho_pv * rho_pv) * key_normal(
+                key, PV_NOISE
             )
-            zl = rho_load * pop.zeta_load[i] + math.sqrt(
-                1.0 - rho_load * rho_load
-            ) * counter_normal(seed, i, step, 1)
+            zl = rho_load * pop.zeta_load[i] + math.sqrt(1.0 - rho_load * rho_load) * key_normal(
+                key, LOAD_NOISE
+            )
         pop.zeta_pv[i], pop.zeta_load[i] = zp, zl
         pv = prm.pv_kw[c] * max(0.0, 1.0 + eps_pv * zp)
         load = prm.load_kw[c] * max(0.0, 1.0 + eps_load * zl)
@@ -95,10 +106,10 @@ class Household(mesa.Agent):
         energy[0] = (load - pv) * dt
         # home battery
         b = float(pop.ess_soe[i])
-        u = _law_control(law.ess[c, k], law.ess_grid[0], law.ess_grid[1], b)
+        u = _law_control(law.ess[c, k], law.ess_grid[0], 1.0 / law.ess_grid[1], b)
         u = _feasible(u, b, prm.ess, dt)
         b = b + _stored(u, prm.ess, dt)
-        b = b + prm.ess[5] * math.sqrt(dt) * counter_normal(seed, i, step, 3)
+        b = b + prm.ess[5] * math.sqrt(dt) * key_normal(key, ESS_NOISE)
         pop.ess_soe[i] = min(max(b, prm.ess[0]), prm.ess[1])
         energy[1] = _grid(u, prm.ess) * dt
         pop.ess_throughput[i] += u * u * dt
@@ -109,7 +120,7 @@ class Household(mesa.Agent):
         if (
             r > 0
             and start <= k < end
-            and counter_uniform(seed, i, step, 2) < law.shiftable_run[c, k, r]
+            and key_uniform(key, SHIFTABLE_DRAW) < law.shiftable_run[c, k, r]
         ):
             pop.shift_left[i] = r - 1
             run = 1.0
@@ -119,7 +130,7 @@ class Household(mesa.Agent):
         # EV: this step's control (the event engine integrates it)
         if pop.ev_connected[i] == 1:
             be = float(pop.ev_soe[i])
-            ue = _law_control(law.ev[c, k], law.ev_grid[0], law.ev_grid[1], be)
+            ue = _law_control(law.ev[c, k], law.ev_grid[0], 1.0 / law.ev_grid[1], be)
             pop.ev_u[i] = _feasible(ue, be, prm.ev, dt)
         else:
             pop.ev_u[i] = 0.0

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-#: Purposes of the per-household random streams.
-PV_NOISE, LOAD_NOISE, SHIFTABLE_DRAW, ESS_NOISE, EV_NOISE = 0, 1, 2, 3, 4
+#: Slots of the per-household random streams.
+PV_NOISE, LOAD_NOISE, ESS_NOISE, SHIFTABLE_DRAW, EV_NOISE = 0, 1, 2, 3, 4
 
 _GOLDEN = uint64(0x9E3779B97F4A7C15)
 _MIX1 = uint64(0xBF58476D1CE4E5B9)
@@ -33,34 +33,120 @@ def mix64(z: np.uint64) -> np.uint64:
 
 
 @njit(cache=True)
-def counter_uniform(seed: int, household: int, step: int, purpose: int) -> float:
-    """Uniform number in (0, 1) of one household's stream at one step."""
-    h = mix64(uint64(seed))
-    h = mix64(h ^ uint64(household))
-    h = mix64(h ^ uint64(step * 8 + purpose))
+def household_key(seed: int, household: int, step: int) -> np.uint64:
+    """Key of one household's random numbers at one step (household < 2⁴⁰, step < 2²⁴)."""
+    return keyed(mix64(uint64(seed)), household, step)
+
+
+@njit(cache=True)
+def keyed(seed_key: np.uint64, household: int, step: int) -> np.uint64:
+    """:func:`household_key` given ``seed_key = mix64(seed)`` (hoisted out of hot loops)."""
+    return mix64(seed_key ^ ((uint64(step) << uint64(40)) | uint64(household)))
+
+
+@njit(cache=True)
+def _bits(key: np.uint64, slot: int) -> np.uint64:
+    return mix64(key ^ (uint64(slot + 1) * _GOLDEN))
+
+
+@njit(cache=True)
+def _to_uniform(h: np.uint64) -> float:
     return ((h >> uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
 @njit(cache=True)
-def counter_normal(seed: int, household: int, step: int, purpose: int) -> float:
-    """Standard normal number of one household's stream at one step (Box–Muller)."""
-    u1 = counter_uniform(seed, household, step, purpose)
-    u2 = counter_uniform(seed, household, step, purpose + 64)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+def key_uniform(key: np.uint64, slot: int) -> float:
+    """Uniform number in (0, 1) for ``slot`` under ``key``."""
+    return _to_uniform(_bits(key, slot))
+
+
+def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layers of Marsaglia & Tsang's ziggurat for the normal (128 layers, 32-bit)."""
+    m1 = 2147483648.0
+    dn = tn = 3.442619855899
+    vn = 9.91256303526217e-3
+    kn, wn, fn = np.zeros(128), np.zeros(128), np.zeros(128)
+    q = vn / np.exp(-0.5 * dn * dn)
+    kn[0], kn[1] = np.floor(dn / q * m1), 0.0
+    wn[0], wn[127] = q / m1, dn / m1
+    fn[0], fn[127] = 1.0, np.exp(-0.5 * dn * dn)
+    for i in range(126, 0, -1):
+        dn = np.sqrt(-2.0 * np.log(vn / dn + np.exp(-0.5 * dn * dn)))
+        kn[i + 1] = np.floor(dn / tn * m1)
+        tn = dn
+        fn[i] = np.exp(-0.5 * dn * dn)
+        wn[i] = dn / m1
+    return kn, wn, fn
+
+
+_KN, _WN, _FN = _ziggurat_tables()
+_TAIL = 3.442619855899
 
 
 @njit(cache=True)
-def law_control(table: np.ndarray, first: float, spacing: float, soe: float) -> float:
+def key_normal(key: np.uint64, slot: int) -> float:
+    """Standard normal number for ``slot`` under ``key`` — the ziggurat method.
+
+    Marsaglia & Tsang (2000): 98.8 % of draws take one hash, one comparison
+    and one product; the rest are accepted or rejected against the density,
+    drawing fresh bits by re-hashing, so the number stays a pure function of
+    ``(key, slot)``. The layer index and the value use different bits.
+    """
+    h = _bits(key, slot)
+    for _ in range(1000):
+        hz = np.int64(h >> uint64(32))
+        if hz >= 2147483648:
+            hz -= 4294967296
+        iz = np.int64(h & uint64(127))
+        if abs(hz) < _KN[iz]:
+            return hz * _WN[iz]
+        x = hz * _WN[iz]
+        h = mix64(h ^ _MIX1)
+        if iz == 0:  # the tail beyond the base layer
+            while True:
+                xt = -np.log(_to_uniform(h)) / _TAIL
+                h = mix64(h ^ _MIX2)
+                yt = -np.log(_to_uniform(h))
+                h = mix64(h ^ _MIX1)
+                if yt + yt >= xt * xt:
+                    return _TAIL + xt if hz > 0 else -_TAIL - xt
+        if _FN[iz] + _to_uniform(h) * (_FN[iz - 1] - _FN[iz]) < np.exp(-0.5 * x * x):
+            return x
+        h = mix64(h ^ _MIX2)
+    return 0.0  # unreachable: each attempt is accepted with probability > 0.98
+
+
+@njit(cache=True)
+def law_control(row: np.ndarray, first: float, spacing: float, soe: float) -> float:
     """The law's control at a continuous SoE: linear interpolation between grid points."""
-    n = table.shape[0]
+    n = row.shape[0]
     pos = (soe - first) / spacing
     if pos <= 0.0:
-        return table[0]
+        return row[0]
     if pos >= n - 1:
-        return table[n - 1]
+        return row[n - 1]
     j = int(pos)
     w = pos - j
-    return (1.0 - w) * table[j] + w * table[j + 1]
+    return (1.0 - w) * row[j] + w * row[j + 1]
+
+
+@njit(cache=True)
+def law_control_at(
+    table: np.ndarray, c: int, k: int, first: float, inv_spacing: float, soe: float
+) -> float:
+    """:func:`law_control` of the row ``table[c, k]``, indexed in place (the hot path).
+
+    Takes ``1/spacing``: the kernel multiplies instead of dividing.
+    """
+    n = table.shape[2]
+    pos = (soe - first) * inv_spacing
+    if pos <= 0.0:
+        return table[c, k, 0]
+    if pos >= n - 1:
+        return table[c, k, n - 1]
+    j = int(pos)
+    w = pos - j
+    return (1.0 - w) * table[c, k, j] + w * table[c, k, j + 1]
 
 
 @njit(cache=True)
@@ -77,6 +163,22 @@ def feasible(
     """``u`` clipped so that a full step at it keeps the SoE within bounds."""
     u_hi = min(max((soe_max - soe) / (efficiency * charge_kw * dt_h), 0.0), 1.0)
     u_lo = -min(max((soe - soe_min) * efficiency / (discharge_kw * dt_h), 0.0), 1.0)
+    return min(max(u, u_lo), u_hi)
+
+
+@njit(cache=True)
+def rates(device: np.ndarray, dt_h: float) -> tuple[float, float]:
+    """``(1/(η P_c Δt), η/(P_d Δt))`` for a battery ``[soe_min, soe_max, P_c, P_d, η, σ]``."""
+    return 1.0 / (device[4] * device[2] * dt_h), device[4] / (device[3] * dt_h)
+
+
+@njit(cache=True)
+def feasible_fast(
+    u: float, soe: float, soe_min: float, soe_max: float, inv_up: float, inv_down: float
+) -> float:
+    """:func:`feasible` given ``inv_up = 1/(η P_c Δt)`` and ``inv_down = η/(P_d Δt)``."""
+    u_hi = min(max((soe_max - soe) * inv_up, 0.0), 1.0)
+    u_lo = -min(max((soe - soe_min) * inv_down, 0.0), 1.0)
     return min(max(u, u_lo), u_hi)
 
 
@@ -168,16 +270,22 @@ def control_step(
     """
     n = cluster.shape[0]
     sqrt_dt = np.sqrt(dt_h)
+    ess_inv_spacing, ev_inv_spacing = 1.0 / ess_grid[1], 1.0 / ev_grid[1]
+    ess_inv_up, ess_inv_down = rates(ess, dt_h)
+    ev_inv_up, ev_inv_down = rates(ev, dt_h)
+    seed_key = mix64(uint64(seed))
+    innov_pv = np.sqrt(1.0 - exo[1] * exo[1])
+    innov_load = np.sqrt(1.0 - exo[3] * exo[3])
     for i in prange(n):
         c = cluster[i]
+        key = keyed(seed_key, i, step)
         # exogenous: AR(1) noise of eq. (1) and of the base load
-        zp = exo[1] * zeta_pv[i] + np.sqrt(1.0 - exo[1] * exo[1]) * counter_normal(seed, i, step, 0)
-        zl = exo[3] * zeta_load[i] + np.sqrt(1.0 - exo[3] * exo[3]) * counter_normal(
-            seed, i, step, 1
-        )
         if step == 0:
-            zp = counter_normal(seed, i, step, 0)
-            zl = counter_normal(seed, i, step, 1)
+            zp = key_normal(key, PV_NOISE)
+            zl = key_normal(key, LOAD_NOISE)
+        else:
+            zp = exo[1] * zeta_pv[i] + innov_pv * key_normal(key, PV_NOISE)
+            zl = exo[3] * zeta_load[i] + innov_load * key_normal(key, LOAD_NOISE)
         zeta_pv[i] = zp
         zeta_load[i] = zl
         pv = pv_kw[c] * max(0.0, 1.0 + exo[0] * zp)
@@ -185,10 +293,10 @@ def control_step(
         energy[i, 0] = (load - pv) * dt_h
         # home battery
         b = ess_soe[i]
-        u = law_control(ess_law[c, k], ess_grid[0], ess_grid[1], b)
-        u = feasible(u, b, ess[0], ess[1], ess[2], ess[3], ess[4], dt_h)
+        u = law_control_at(ess_law, c, k, ess_grid[0], ess_inv_spacing, b)
+        u = feasible_fast(u, b, ess[0], ess[1], ess_inv_up, ess_inv_down)
         b = b + stored_change(u, ess[2], ess[3], ess[4], dt_h)
-        b = b + ess[5] * sqrt_dt * counter_normal(seed, i, step, 3)
+        b = b + ess[5] * sqrt_dt * key_normal(key, ESS_NOISE)
         ess_soe[i] = min(max(b, ess[0]), ess[1])
         energy[i, 1] = grid_power(u, ess[2], ess[3]) * dt_h
         ess_throughput[i] += u * u * dt_h
@@ -196,7 +304,7 @@ def control_step(
         run = 0.0
         r = shift_left[i]
         if r > 0 and k >= shift[0] and k < shift[1]:
-            if counter_uniform(seed, i, step, 2) < shift_law[c, k, r]:
+            if key_uniform(key, SHIFTABLE_DRAW) < shift_law[c, k, r]:
                 shift_left[i] = r - 1
                 run = 1.0
         energy[i, 2] = run * shift[2] * dt_h
@@ -205,8 +313,8 @@ def control_step(
         # EV: set this step's control (integrated by the event engine)
         if ev_connected[i] == 1:
             be = ev_soe[i]
-            ue = law_control(ev_law[c, k], ev_grid[0], ev_grid[1], be)
-            ev_u[i] = feasible(ue, be, ev[0], ev[1], ev[2], ev[3], ev[4], dt_h)
+            ue = law_control_at(ev_law, c, k, ev_grid[0], ev_inv_spacing, be)
+            ev_u[i] = feasible_fast(ue, be, ev[0], ev[1], ev_inv_up, ev_inv_down)
         else:
             ev_u[i] = 0.0
 
@@ -248,5 +356,5 @@ def ev_step_noise(
     sqrt_dt = np.sqrt(dt_h)
     for j in range(households.shape[0]):
         i = households[j]
-        b = ev_soe[i] + ev[5] * sqrt_dt * counter_normal(seed, i, step, 4)
+        b = ev_soe[i] + ev[5] * sqrt_dt * key_normal(household_key(seed, i, step), EV_NOISE)
         ev_soe[i] = min(max(b, ev[0]), ev[1])
