@@ -46,9 +46,9 @@ class PlaySettings:
     """Share of uniform valid actions in the play policy."""
     initial_soe: float = 0.5
     """Every prosumer's SoE at the start (fraction of capacity)."""
-    initial_belief: str = "no_storage"
-    """``"no_storage"``: each slot's LMP at mean demand without storage; ``"flat"``:
-    their mean in every slot."""
+    initial_belief: str = "flat"
+    """``"flat"``: every slot at the mean LMP of a storage-free dispatch of the mean day;
+    ``"no_storage"``: each slot at that dispatch's LMP."""
 
 
 @dataclass

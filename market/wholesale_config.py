@@ -160,10 +160,11 @@ class LearningConfig(Frozen):
     )
     belief_rate: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="β of eq. (8).")
     discount: float = Field(0.99, ge=0, lt=1, allow_inf_nan=False, description="γ of eq. (13).")
-    initial_belief: Literal["no_storage", "flat"] = Field(
-        "no_storage",
-        description="'no_storage': each slot's LMP dispatched at mean demand without storage; "
-        "'flat': that day's mean price in every slot.",
+    initial_belief: Literal["flat", "no_storage"] = Field(
+        "flat",
+        description="'flat': every slot starts at the mean LMP of a storage-free dispatch of "
+        "the mean day (aggregators know the price level, not its daily shape); 'no_storage': "
+        "each slot starts at that dispatch's LMP.",
     )
     play_temperature: NonNegFloat = Field(
         0.0,
