@@ -167,7 +167,8 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
     elif abs(steps - round(steps)) > 1e-9:
         out.append(Violation("time.dt_h", t.dt_h, f"must divide time.horizon_h ({t.horizon_h})"))
     ratio = s.simulation.market_interval_h / t.dt_h
-    if abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
+    time_ok = not out  # the interval rule only makes sense on a valid control grid
+    if time_ok and (abs(ratio - round(ratio)) > 1e-9 or ratio < 1):
         out.append(
             Violation(
                 "simulation.market_interval_h",
