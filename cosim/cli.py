@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
 from cosim.simulation import price_error, simulate
 from cosim.wholesale import add_wholesale_parser
+from cosim.wholesale_scenario import load_wholesale_scenario
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
 from models.equilibrium import EquilibriumResult, solve_equilibrium
@@ -305,26 +307,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
+    if args.json:
+        payload = {
+            "valid": False,
+            "file": exc.file,
+            "violations": [
+                {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
+            ],
+        }
+        _print_json(payload)
+    for v in exc.violations:
+        print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
+    return EXIT_BAD_INPUT
+
+
+def _is_wholesale_file(path: str) -> bool:
+    """A wholesale scenario (seed 003) has a ``[network]`` table; a GMFG scenario has none."""
+    try:
+        return "network" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # the GMFG loader reports the problem
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cosim`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
     try:
+        if args.command == "validate" and _is_wholesale_file(args.scenario):
+            wholesale = load_wholesale_scenario(args.scenario)
+            _emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
+            return EXIT_OK
         loaded = load_scenario(args.scenario)
     except ScenarioError as exc:
-        if args.json:
-            payload = {
-                "valid": False,
-                "file": exc.file,
-                "violations": [
-                    {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
-                ],
-            }
-            _print_json(payload)
-        for v in exc.violations:
-            print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
-        return EXIT_BAD_INPUT
+        return _report_invalid(args, exc)
     return args.handler(args, loaded)
 
 
