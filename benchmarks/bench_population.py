@@ -110,7 +110,12 @@ def main() -> None:
         "compiled_household_steps_per_second": round(compiled),
         "reference_household_steps_per_second": round(reference),
         "compiled_over_reference": round(compiled / reference, 1),
-        "targets": {"compiled": 20e6, "ratio": 100, "des_seconds": 2.0, "million_peak_rss_gib": 4.0},
+        "targets": {
+            "compiled": 20e6,
+            "ratio": 100,
+            "des_seconds": 2.0,
+            "million_peak_rss_gib": 4.0,
+        },
         "des_seconds_100x200": round(des, 3),
         "des_checks": res.checks,
         "threads_for_des": threads,
@@ -119,7 +124,9 @@ def main() -> None:
     if not args.skip_million:
         child = subprocess.run(
             [sys.executable, __file__, "--child-million", "10000"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         out["million_households"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(json.dumps(out, indent=2))
