@@ -36,11 +36,11 @@ from cosim.wholesale_scenario import (
 )
 from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
-from market.learners import DynamicProgrammingLearner, QLearner, play_policy
+from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.metrics import ex_post_cost, imv, settling
 from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
-from market.storage import StorageModel, policy_value
+from market.storage import StorageModel
 from market.wholesale_config import WholesaleScenario
 from models.fixed_point import run_fixed_point
 from models.profiles import base_load_per_kwh, pv_per_kwp
@@ -194,7 +194,7 @@ def compare_learners(
         for _ in range(s.time.days * s.slots):
             trained.train(belief, rng)
     v_dp = dp.values
-    v_rl = policy_value(model, belief, play_policy(model, trained.q_values()))
+    v_rl = greedy_value(model, belief, trained)
     return {
         "dp_value": float(v_dp.mean()),
         "rl_value": float(v_rl.mean()),

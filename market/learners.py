@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from market.storage import StorageModel, deterministic_policy_value, policy_value, rewards
+from market.storage import StorageModel, deterministic_policy_value, rewards
 
 __all__ = [
     "DynamicProgrammingLearner",
@@ -277,5 +277,4 @@ def greedy_value(model: StorageModel, belief: ArrayLike, learner: Learner) -> ND
     Returns the value per aggregator, slot and SoE level ($ per MWh of capacity).
     """
     b = np.atleast_2d(np.asarray(belief, dtype=float))
-    pi = play_policy(model, learner.q_values())
-    return policy_value(model, b, pi)
+    return deterministic_policy_value(model, b, greedy_policy(model, learner.q_values()))
