@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
+from models.kernels import grid_power, stored_change
+
 #: Slots of the per-household random streams.
 PV_NOISE, LOAD_NOISE, ESS_NOISE, SHIFTABLE_DRAW, EV_NOISE = 0, 1, 2, 3, 4
 
@@ -180,24 +182,6 @@ def feasible_fast(
     u_hi = min(max((soe_max - soe) * inv_up, 0.0), 1.0)
     u_lo = -min(max((soe - soe_min) * inv_down, 0.0), 1.0)
     return min(max(u, u_lo), u_hi)
-
-
-@njit(cache=True)
-def stored_change(
-    u: float, charge_kw: float, discharge_kw: float, efficiency: float, hours: float
-) -> float:
-    """Energy stored over ``hours`` at control ``u`` [kWh] (eqs. (5)–(12))."""
-    if u > 0.0:
-        return efficiency * u * charge_kw * hours
-    return u * discharge_kw / efficiency * hours
-
-
-@njit(cache=True)
-def grid_power(u: float, charge_kw: float, discharge_kw: float) -> float:
-    """Grid-side power of a battery at control ``u`` [kW]; positive = drawing."""
-    if u > 0.0:
-        return u * charge_kw
-    return u * discharge_kw
 
 
 @njit(parallel=True, cache=True)

@@ -52,16 +52,3 @@ class FeedbackLaw:
             shiftable_run=np.ascontiguousarray(policy.shiftable_run),
             controllable=np.ascontiguousarray(policy.controllable),
         )
-
-
-def interpolate_control(table: np.ndarray, first: float, spacing: float, soe: float) -> float:
-    """Linear interpolation of a control row at a continuous SoE (clamped to the grid)."""
-    n = table.shape[0]
-    pos = (soe - first) / spacing
-    if pos <= 0.0:
-        return float(table[0])
-    if pos >= n - 1:
-        return float(table[n - 1])
-    j = int(pos)
-    w = pos - j
-    return float((1.0 - w) * table[j] + w * table[j + 1])

@@ -1,4 +1,4 @@
-"""Compiled kernels of the GMFG solver: HJB backward, FPK forward (SPEC §4).
+"""Compiled battery kernels of the GMFG solver: HJB backward, FPK forward (SPEC §4).
 
 The battery kernels serve both the home ESS and the EV. Their state is the
 state of energy on a uniform grid; the EV adds the exogenous connected/away
@@ -224,6 +224,24 @@ def battery_backward(
 
 
 @njit(cache=True)
+def stored_change(
+    u: float, charge_kw: float, discharge_kw: float, efficiency: float, hours: float
+) -> float:
+    """Energy stored over ``hours`` at control ``u`` [kWh], eqs. (5)–(12)."""
+    if u > 0.0:
+        return efficiency * u * charge_kw * hours
+    return u * discharge_kw / efficiency * hours
+
+
+@njit(cache=True)
+def grid_power(u: float, charge_kw: float, discharge_kw: float) -> float:
+    """Grid-side power of a battery at control ``u`` [kW]; positive = drawing."""
+    if u > 0.0:
+        return u * charge_kw
+    return u * discharge_kw
+
+
+@njit(cache=True)
 def battery_move(
     b: float,
     u: float,
@@ -235,9 +253,8 @@ def battery_move(
     dt_h: float,
 ) -> tuple[float, float]:
     """State after control ``u`` (clipped to bounds) and grid-side power [kW], eqs. (5)–(12)."""
-    if u > 0.0:
-        return min(b + efficiency * u * charge_kw * dt_h, soe_max), u * charge_kw
-    return max(b + u * discharge_kw * dt_h / efficiency, soe_min), u * discharge_kw
+    after = b + stored_change(u, charge_kw, discharge_kw, efficiency, dt_h)
+    return min(max(after, soe_min), soe_max), grid_power(u, charge_kw, discharge_kw)
 
 
 @njit(parallel=True, cache=True)
@@ -342,269 +359,3 @@ def battery_forward(
         for i in range(n_soe):
             cost += (final[i] + final_a[i]) * terminal[i]
         other_cost[p] = cost
-
-
-@njit(cache=True)
-def shiftable_backward(
-    price: np.ndarray,
-    energy_cost_kwh: float,
-    window_start: int,
-    window_end: int,
-    shortfall_cost: float,
-    value: np.ndarray,
-    run: np.ndarray,
-) -> None:
-    """Dynamic programming for the shiftable appliance, eq. (25).
-
-    State ``r`` = energy quanta ``P_s·Δt`` still to run; running a step costs
-    ``π·P_s·Δt`` and moves ``r → r − 1``; quanta left at the window's end cost
-    ``shortfall_cost`` each.
-
-    Parameters
-    ----------
-    price
-        Stage price, shape ``(M, K)`` [$/kWh].
-    energy_cost_kwh
-        Energy of one quantum ``P_s·Δt`` [kWh].
-    window_start, window_end
-        Window ``[start, end)`` in steps.
-    shortfall_cost
-        Penalty per quantum left at the window's end [$].
-    value
-        Output ``(M, K+1, R+1)``: cost-to-go.
-    run
-        Output ``(M, K, R+1)``: 1 where running is optimal.
-    """
-    n_clusters, n_steps = price.shape
-    n_levels = value.shape[2]
-    for p in prange(n_clusters):
-        for r in range(n_levels):
-            value[p, n_steps, r] = shortfall_cost * r
-        for k in range(n_steps - 1, -1, -1):
-            for r in range(n_levels):
-                if k >= window_end:
-                    value[p, k, r] = shortfall_cost * r
-                    run[p, k, r] = 0
-                elif k < window_start or r == 0:
-                    value[p, k, r] = value[p, k + 1, r]
-                    run[p, k, r] = 0
-                else:
-                    wait = value[p, k + 1, r]
-                    go = price[p, k] * energy_cost_kwh + value[p, k + 1, r - 1]
-                    if go <= wait:
-                        value[p, k, r] = go
-                        run[p, k, r] = 1
-                    else:
-                        value[p, k, r] = wait
-                        run[p, k, r] = 0
-
-
-@njit(cache=True)
-def shiftable_forward(
-    run_probability: np.ndarray,
-    occupancy: np.ndarray,
-    running: np.ndarray,
-) -> None:
-    """Push the shiftable appliance's state law under a (randomised) policy.
-
-    Parameters
-    ----------
-    run_probability
-        ``P(run | k, r)``, shape ``(M, K, R+1)``.
-    occupancy
-        Output ``(M, K+1, R+1)``: state law, starting at ``r = R``.
-    running
-        Output ``(M, K, R+1)``: mass that runs at ``(k, r)``.
-    """
-    n_clusters, n_steps, n_levels = run_probability.shape
-    for p in prange(n_clusters):
-        occupancy[p, 0, :] = 0.0
-        occupancy[p, 0, n_levels - 1] = 1.0
-        for k in range(n_steps):
-            occupancy[p, k + 1, :] = 0.0
-            for r in range(n_levels):
-                m = occupancy[p, k, r]
-                go = m * run_probability[p, k, r] if r > 0 else 0.0
-                running[p, k, r] = go
-                occupancy[p, k + 1, r] += m - go
-                if r > 0:
-                    occupancy[p, k + 1, r - 1] += go
-
-
-@njit(cache=True)
-def _smooth_clip(x: float, lo: float, hi: float, width: float) -> float:
-    """Scalar twin of :func:`market.pricing.smooth_clip`."""
-    if width <= 1e-12:
-        return min(max(x, lo), hi)
-    a = (x - lo) / width
-    b = (x - hi) / width
-    soft_a = a + np.log1p(np.exp(-a)) if a > 0.0 else np.log1p(np.exp(a))
-    soft_b = b + np.log1p(np.exp(-b)) if b > 0.0 else np.log1p(np.exp(b))
-    return min(max(lo + width * (soft_a - soft_b), lo), hi)
-
-
-@njit(cache=True)
-def _inverse_sampled(curve: np.ndarray, level: float, tie_slope: float) -> float:
-    """Largest ``x ∈ [0, 1]`` with ``curve(x) + tie_slope·x ≤ level`` (``curve`` sampled evenly)."""
-    n = curve.shape[0] - 1
-    if curve[0] >= level:
-        return 0.0
-    if curve[n] + tie_slope <= level:
-        return 1.0
-    lo, hi = 0, n
-    while hi - lo > 1:  # curve[lo] + tie·lo/n < level ≤ curve[hi] + tie·hi/n
-        mid = (lo + hi) // 2
-        if curve[mid] + tie_slope * mid / n < level:
-            lo = mid
-        else:
-            hi = mid
-    c0 = curve[lo] + tie_slope * lo / n
-    c1 = curve[hi] + tie_slope * hi / n
-    return (lo + (level - c0) / (c1 - c0)) / n
-
-
-@njit(parallel=True, cache=True)
-def shiftable_split(
-    rest_kw: np.ndarray,
-    w_local: np.ndarray,
-    frozen_price: np.ndarray,
-    grid_price: np.ndarray,
-    network_charge: np.ndarray,
-    slope: np.ndarray,
-    floor: float,
-    smoothing: float,
-    power_kw: float,
-    dt_h: float,
-    window_start: int,
-    window_end: int,
-    quanta: int,
-    skip_cost: float,
-    samples: int,
-    tie: float,
-    share_run: np.ndarray,
-) -> None:
-    """Within-cluster equilibrium split of the shiftable appliances over the window.
-
-    Identical households of a cluster choose which ``R`` steps of the window
-    to run their shiftable appliance in; running at step ``k`` costs
-    ``Δt·P_s·π_pk(x_k)`` where ``x_k`` is the fraction of the cluster running
-    then, and ``π_pk`` the stage price of eq. (13) whose local part
-    ``P_loc(m_rest + P_s x_k)`` responds to them (the rest of the cluster's
-    exchange and the inter-cluster price held fixed). Best responses are
-    all-or-nothing, so the population's response is the Wardrop split: every
-    step used costs the same, ``λ``, and unused ones cost more. It solves
-    ``Σ_k x_k(λ) + x_skip(λ) = R`` by bisection on ``λ`` (skipping a quantum
-    costs ``skip_cost``). A small tie cost (``tie`` dollars per quantum at
-    ``x = 1``, rising linearly in ``x``) splits steps that are tied or nearly
-    so evenly, which keeps the split a continuous function of the prices where
-    they are flat (at the price floor); whatever it costs the households is
-    part of the exploitability the solver reports.
-
-    Parameters
-    ----------
-    rest_kw
-        Mean net exchange of the cluster without the shiftable load [kW], ``(M, K)``.
-    w_local, frozen_price
-        ``w1(k)``, ``(K,)``, and ``w2 p_CoC + w3 p_G`` [$/kWh], ``(M, K)``.
-    grid_price, network_charge, slope, floor, smoothing
-        The local price function (see :func:`market.pricing.price_curve`).
-    power_kw, dt_h
-        Rated power ``P_s`` [kW] and step [h].
-    window_start, window_end
-        Window ``[start, end)`` in steps.
-    quanta
-        ``R``: quanta ``P_s·Δt`` each household has to run.
-    skip_cost
-        Cost of a quantum left undone [$].
-    samples
-        Points sampling each step's cost curve in ``x ∈ [0, 1]``.
-    tie
-        Tie-breaking cost at ``x = 1`` [$ per quantum].
-    share_run
-        Output ``(M, K)``: fraction ``x_k`` of households running at each step
-        (``Σ_k x_k ≤ R``).
-    """
-    n_clusters = rest_kw.shape[0]
-    quantum = power_kw * dt_h
-    n_window = window_end - window_start
-    for p in prange(n_clusters):
-        share_run[p, :] = 0.0
-        if n_window <= 0:
-            continue
-        curves = np.empty((n_window, samples + 1))
-        lo_level = skip_cost
-        hi_level = skip_cost + tie
-        for s in range(n_window):
-            k = window_start + s
-            for g in range(samples + 1):
-                x = g / samples
-                local = _smooth_clip(
-                    grid_price[k] - network_charge[p] + slope[p] * (rest_kw[p, k] + power_kw * x),
-                    floor,
-                    grid_price[k],
-                    smoothing,
-                )
-                curves[s, g] = quantum * (w_local[k] * local + frozen_price[p, k])
-            lo_level = min(lo_level, curves[s, 0])
-            hi_level = max(hi_level, curves[s, samples] + tie)
-        for _ in range(200):
-            level = 0.5 * (lo_level + hi_level)
-            total = min(max((level - skip_cost) / tie, 0.0), float(quanta))  # quanta skipped
-            for s in range(n_window):
-                total += _inverse_sampled(curves[s], level, tie)
-            if total < quanta:
-                lo_level = level
-            else:
-                hi_level = level
-            if hi_level - lo_level <= 1e-15 * max(1.0, abs(hi_level)):
-                break
-        total = 0.0
-        for s in range(n_window):
-            x = _inverse_sampled(curves[s], hi_level, tie)
-            share_run[p, window_start + s] = x
-            total += x
-        if total > quanta:
-            for s in range(n_window):
-                share_run[p, window_start + s] *= quanta / total
-
-
-@njit(cache=True)
-def shiftable_split_flow(share_run: np.ndarray, occupancy: np.ndarray, running: np.ndarray) -> None:
-    """State law of households that realise the split ``x_k`` by systematic sampling.
-
-    Each household draws ``U ~ U(0, 1)`` once and runs at step ``k`` when one of
-    the points ``U, U+1, …, U+R−1`` falls in ``[S_k, S_k + x_k)``, ``S_k = Σ_{j<k} x_j``:
-    it runs at step ``k`` with probability ``x_k`` exactly and its remaining
-    energy never strays more than one quantum from the cluster mean. Before
-    step ``k`` it has run ``n = ⌊S_k⌋`` quanta with probability ``1 − f`` and
-    ``n + 1`` with probability ``f`` (``f`` the fractional part of ``S_k``).
-
-    Parameters
-    ----------
-    share_run
-        ``x_k``, shape ``(M, K)``, each in ``[0, 1]``, summing to at most ``R``.
-    occupancy
-        Output ``(M, K+1, R+1)``: law of the quanta left.
-    running
-        Output ``(M, K, R+1)``: mass running at ``(k, r)``.
-    """
-    n_clusters, n_steps = share_run.shape
-    quanta = occupancy.shape[2] - 1
-    for p in prange(n_clusters):
-        done = 0.0
-        for k in range(n_steps + 1):
-            occupancy[p, k, :] = 0.0
-            n = min(int(np.floor(done + 1e-12)), quanta)
-            f = min(max(done - n, 0.0), 1.0) if n < quanta else 0.0
-            occupancy[p, k, quanta - n] += 1.0 - f
-            if f > 0.0:
-                occupancy[p, k, quanta - n - 1] += f
-            if k == n_steps:
-                break
-            running[p, k, :] = 0.0
-            x = share_run[p, k]
-            if n < quanta:
-                running[p, k, quanta - n] = min(x, 1.0 - f)
-                if n + 1 < quanta:
-                    running[p, k, quanta - n - 1] = max(0.0, x - (1.0 - f))
-            done += x

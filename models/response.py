@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from market.pricing import Mode, mode_weights
-from models import devices, kernels
+from models import devices, kernels, shiftable_kernels
 from models.game import Game, Prices
 
 
@@ -129,7 +129,7 @@ def best_response(game: Game, stage_price: np.ndarray) -> tuple[Policy, np.ndarr
     quantum = sh.power_kw * game.dt_h
     sh_value = np.empty((m, k + 1, game.shiftable_quanta + 1))
     run = np.empty((m, k, game.shiftable_quanta + 1), dtype=np.int8)
-    kernels.shiftable_backward(
+    shiftable_kernels.shiftable_backward(
         price, quantum, *game.shiftable_window, sh.shortfall_penalty * quantum, sh_value, run
     )
 
@@ -174,7 +174,9 @@ def population_flow(game: Game, policy: Policy) -> Flow:
     m, k, levels = policy.shiftable_run.shape
     occupancy = np.empty((m, k + 1, levels))
     running = np.empty((m, k, levels))
-    kernels.shiftable_forward(np.ascontiguousarray(policy.shiftable_run), occupancy, running)
+    shiftable_kernels.shiftable_forward(
+        np.ascontiguousarray(policy.shiftable_run), occupancy, running
+    )
     sh = game.config.household.shiftable
     quantum = sh.power_kw * game.dt_h
     shiftable_kw = running.sum(axis=2) * sh.power_kw
@@ -231,7 +233,7 @@ def shiftable_response(game: Game, mode: Mode, current: Flow, prices: Prices) ->
     the cheapest steps — all-or-nothing for identical households. The response
     of the cluster's population is the split over the window that equalises
     the cost of the steps used, with the local price reacting to the split
-    (:func:`models.kernels.shiftable_split`); everything else — the rest of the
+    (:func:`models.shiftable_kernels.shiftable_split`); everything else — the rest of the
     cluster's exchange and the inter-cluster price — is held at ``current``.
     At a fixed point every household's schedule is a best response.
     """
@@ -244,7 +246,7 @@ def shiftable_response(game: Game, mode: Mode, current: Flow, prices: Prices) ->
     quanta = game.shiftable_quanta
     skip = sh.shortfall_penalty * sh.power_kw * game.dt_h
     share_run = np.empty((m, k))
-    kernels.shiftable_split(
+    shiftable_kernels.shiftable_split(
         np.ascontiguousarray(current.net_kw - current.shiftable_kw),
         weights[:, 0].copy(),
         np.ascontiguousarray(frozen),
@@ -264,7 +266,7 @@ def shiftable_response(game: Game, mode: Mode, current: Flow, prices: Prices) ->
     )
     occupancy = np.empty((m, k + 1, quanta + 1))
     running = np.empty((m, k, quanta + 1))
-    kernels.shiftable_split_flow(share_run, occupancy, running)
+    shiftable_kernels.shiftable_split_flow(share_run, occupancy, running)
     left = occupancy[:, game.shiftable_window[1], :] @ np.arange(quanta + 1)
     return ShiftableFlow(
         kw=share_run * sh.power_kw, cost=skip * left, occupancy=occupancy, running=running

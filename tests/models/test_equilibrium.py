@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from market.pricing import Mode
-from models import kernels
+from models import shiftable_kernels
 from models.archive import load_equilibrium, save_equilibrium
 from models.equilibrium import solve_equilibrium
 from models.game import build_game, stage_prices
@@ -119,7 +119,7 @@ def test_systematic_sampling_realises_the_split():
     quanta = 4
     occ = np.empty((4, 31, quanta + 1))
     run = np.empty((4, 30, quanta + 1))
-    kernels.shiftable_split_flow(x, occ, run)
+    shiftable_kernels.shiftable_split_flow(x, occ, run)
     assert np.allclose(occ.sum(axis=2), 1.0, atol=1e-12)
     assert np.allclose(run.sum(axis=2), x, atol=1e-12)
     assert occ.min() >= 0.0 and run.min() >= 0.0
