@@ -115,7 +115,7 @@ def _loc(parts: tuple) -> str:
     return out or "(file)"
 
 
-def _pydantic_violations(error: ValidationError) -> list[Violation]:
+def pydantic_violations(error: ValidationError) -> list[Violation]:
     found: dict[tuple[str, str], Violation] = {}
     for item in error.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if p not in UNION_TAGS)
@@ -363,7 +363,7 @@ def parse_scenario(data: dict, file: str = "<scenario>", base_dir: Path | None =
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(file, _pydantic_violations(exc)) from None
+        raise ScenarioError(file, pydantic_violations(exc)) from None
     problems = consistency_violations(scenario, base_dir)
     if problems:
         raise ScenarioError(file, problems)
@@ -384,6 +384,20 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         For a missing or malformed file (with line and column) or any invalid field.
     """
     path = Path(path)
+    data, raw = read_toml(path)
+    scenario = parse_scenario(data, str(path), path.parent)
+    return LoadedScenario(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
+
+
+def read_toml(path: Path) -> tuple[dict, bytes]:
+    """The parsed TOML file and its bytes (for hashing).
+
+    Raises
+    ------
+    ScenarioError
+        When the file cannot be read, is not UTF-8, or is malformed TOML (with
+        the line and column of the first error).
+    """
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -392,13 +406,11 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             file, [Violation("(file)", file, f"cannot read: {exc.strerror}")]
         ) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
         raise ScenarioError(file, [Violation("(file)", "bytes", "not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(file, [Violation("(toml)", "", _toml_message(str(exc)))]) from None
-    scenario = parse_scenario(data, file, path.parent)
-    return LoadedScenario(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
 
 
 def _toml_message(message: str) -> str:

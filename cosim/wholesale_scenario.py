@@ -10,14 +10,13 @@ violation as ``FILE: path.to.field: value: rule``, collected in a
 from __future__ import annotations
 
 import hashlib
-import tomllib
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from cosim.scenario import ScenarioError, Violation, _pydantic_violations, _toml_message
+from cosim.scenario import ScenarioError, Violation, pydantic_violations, read_toml
 from market.wholesale_config import WholesaleScenario, consistency_rules
 
 __all__ = [
@@ -66,7 +65,7 @@ def parse_wholesale_scenario(
     try:
         scenario = WholesaleScenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(file, _pydantic_violations(exc)) from None
+        raise ScenarioError(file, pydantic_violations(exc)) from None
     problems = [Violation(*rule) for rule in consistency_rules(scenario)]
     try:
         zoneinfo.ZoneInfo(scenario.site.timezone)
@@ -115,20 +114,8 @@ def load_wholesale_scenario(path: str | Path) -> LoadedWholesale:
         For a missing or malformed file (with line and column) or any invalid field.
     """
     path = Path(path)
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(
-            file, [Violation("(file)", file, f"cannot read: {exc.strerror}")]
-        ) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ScenarioError(file, [Violation("(file)", "bytes", "not UTF-8 text")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(file, [Violation("(toml)", "", _toml_message(str(exc)))]) from None
-    scenario = parse_wholesale_scenario(data, file, path.parent)
+    data, raw = read_toml(path)
+    scenario = parse_wholesale_scenario(data, str(path), path.parent)
     return LoadedWholesale(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
 
 
