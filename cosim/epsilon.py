@@ -1,0 +1,548 @@
+"""ε-Nash gap of a feedback law in the finite game (SPEC §7, seed 000 Theorem 3).
+
+One household ``i`` of cluster ``p`` deviates; every other household keeps the
+law. Information set **local** (own state and time, the class of the GMFG law):
+the others' states never depend on ``i``'s actions, so their aggregate is a
+random process that ``i`` cannot influence except through its own term in the
+price. ``i``'s best response is then a dynamic program over its own state whose
+stage cost averages, over Monte Carlo samples of the others' aggregates at that
+step, ``e_i · π_p(others + e_i)`` — nonlinear in ``e_i`` through its own term.
+
+Deviation class (the documented reduction): the deviator re-optimises its
+**home battery (ESS)** by an exact DP on the ESS SoE grid, with a discrete
+control set (plus the law's own control at each point) and the stage cost
+above, in which its other devices' exchange (base load − PV, EV, shiftable,
+controllable, all played by the law) enters as sampled from the law's runs.
+Its EV, shiftable appliance and controllable load keep the law. A best
+response inside a smaller class bounds the gap from below: the numbers here
+are ``ε_N^{local, ESS}`` ≤ ``ε_N^{local}``. See ``docs/epsilon.md``.
+
+Estimation: the DP is built on ``build`` replications (the law's runs); the
+gap is measured on fresh replications, each simulated twice — the law, then
+the same seed with ``i`` deviating — by the co-simulation engine itself
+(counter-based noise keyed by household and step: common random numbers), so
+``J(law) − J(dev)`` per replication is a paired difference of realised
+finite-game costs, bills settled at the realised prices with ``i`` counted in
+its own cluster's aggregate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cosim import hems
+from cosim.engine import CoSimulation
+from cosim.montecarlo import engine_seed
+from market.pricing import Mode, mode_weights, price_curve
+from models import kernels
+from models.equilibrium import EquilibriumResult
+from models.feedback import FeedbackLaw
+from models.game import Game, stage_prices
+from models.response import Policy, best_response, population_flow
+
+#: The information set of every number this module produces.
+INFO_LOCAL = "local"
+#: Controls of the deviator's ESS DP (besides the law's own control at each point).
+DEVIATION_CONTROLS = 81
+
+
+@dataclass(frozen=True)
+class LawUnderTest:
+    """A feedback law, the game it is played in, and its mean-field numbers."""
+
+    game: Game
+    mode: Mode
+    policy: Policy
+    stage_price: np.ndarray
+    """Mean-field stage prices the law induces, ``(M, K)`` [$/kWh]."""
+    cost: np.ndarray
+    """``J^∞``: the law's expected daily cost per household at those prices, ``(M,)`` [$]."""
+    label: str
+
+    @classmethod
+    def from_equilibrium(cls, result: EquilibriumResult) -> LawUnderTest:
+        """The GMFG law of a solved equilibrium."""
+        return cls(
+            result.game, result.mode, result.policy, result.prices.stage, result.cost, "gmfg"
+        )
+
+    @classmethod
+    def flat_price_response(cls, game: Game, mode: Mode | str) -> LawUnderTest:
+        """A deliberately non-equilibrium law: the best response to the grid price alone."""
+        mode = Mode(mode)
+        flat = np.array(np.broadcast_to(game.grid_price, (game.n_clusters, game.steps)))
+        policy, _ = best_response(game, flat)
+        flow = population_flow(game, policy)
+        prices = stage_prices(game, mode, flow.net_kw)
+        return cls(game, mode, policy, prices.stage, flow.cost(prices.stage, game.dt_h), "flat")
+
+    def feedback_law(self) -> FeedbackLaw:
+        """The lookup tables every HEMS applies."""
+        g, p = self.game, self.policy
+        return FeedbackLaw(
+            dt_h=g.dt_h,
+            ess=np.ascontiguousarray(p.ess),
+            ess_grid=(float(g.ess.soe[0]), g.ess.spacing, len(g.ess.soe)),
+            ev=np.ascontiguousarray(p.ev),
+            ev_grid=(float(g.ev.soe[0]), g.ev.spacing, len(g.ev.soe)),
+            shiftable_run=np.ascontiguousarray(p.shiftable_run),
+            controllable=np.ascontiguousarray(p.controllable),
+        )
+
+    def ess_exploitability(self) -> np.ndarray:
+        """Mean-field gain of re-optimising the ESS alone at the law's prices, ``(M,)`` [$].
+
+        The mean-field counterpart of ``ε^{local, ESS}``: with prices fixed the
+        household problem decouples by device, so this is the ESS part of the
+        law's exploitability (expected ESS cost under the law minus the ESS
+        value function of the best response).
+        """
+        g = self.game
+        flow = population_flow(g, self.policy)
+        law_cost = g.dt_h * np.sum(self.stage_price * flow.ess_kw, axis=1) + flow.ess_cost
+        m, k = self.stage_price.shape
+        s = len(g.ess.soe)
+        value, away, control = np.empty((m, k + 1, s)), np.empty((m, k + 1, s)), np.empty((m, k, s))
+        kernels.battery_backward(
+            np.ascontiguousarray(self.stage_price),
+            g.dt_h,
+            *g.ess.kernel_args(),
+            value,
+            away,
+            control,
+        )
+        return law_cost - value[:, 0, :] @ g.ess.initial
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class DeviationSimulation(CoSimulation):
+    """The co-simulation with household ``deviator`` applying its own ESS table.
+
+    Every other household — and every other device of the deviator — applies
+    ``law``. The deviator's table sits in an extra "cluster" row of the law
+    handed to the HEMS kernel only; the aggregators, books and prices still
+    count it in its own cluster. ``watch`` households have their per-step
+    total and ESS energies recorded.
+    """
+
+    def __init__(
+        self,
+        *args,
+        deviator: int | None = None,
+        deviation: np.ndarray | None = None,
+        watch: np.ndarray | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.deviator = deviator
+        self.watch = np.asarray(watch if watch is not None else [], dtype=np.int64)
+        self.watch_total: list[np.ndarray] = []
+        self.watch_ess: list[np.ndarray] = []
+        if deviator is None or deviation is None:
+            self._extended = None
+            return
+        law, p = self.law, int(self.population.cluster[deviator])
+        cluster = self.population.cluster.copy()
+        cluster[deviator] = self.game.n_clusters
+        self._extended = (
+            p,
+            cluster,
+            np.ascontiguousarray(np.concatenate([law.ess, deviation[None]])),
+            np.ascontiguousarray(np.concatenate([law.ev, law.ev[p : p + 1]])),
+            np.ascontiguousarray(np.concatenate([law.shiftable_run, law.shiftable_run[p : p + 1]])),
+            np.ascontiguousarray(np.concatenate([law.controllable, law.controllable[p : p + 1]])),
+        )
+
+    def _compiled_step(self, step: int, k: int) -> None:
+        if self._extended is None:
+            super()._compiled_step(step, k)
+            return
+        p, cluster, ess, ev, shift, ctrl = self._extended
+        pop, law, prm = self.population, self.law, self.kernel_params
+        hems.control_step(
+            step,
+            k,
+            self.seed,
+            self.dt_h,
+            cluster,
+            ess,
+            np.array(law.ess_grid[:2]),
+            ev,
+            np.array(law.ev_grid[:2]),
+            shift,
+            ctrl,
+            np.append(prm.pv_kw, prm.pv_kw[p]),
+            np.append(prm.load_kw, prm.load_kw[p]),
+            prm.exo,
+            prm.ess,
+            prm.ev,
+            prm.shift,
+            prm.ctrl_kw,
+            pop.zeta_pv,
+            pop.zeta_load,
+            pop.ess_soe,
+            pop.ev_soe,
+            pop.ev_connected,
+            pop.ev_u,
+            pop.shift_left,
+            self.energy,
+            pop.ess_throughput,
+        )
+
+    def _close_interval(self, step: int) -> None:
+        ess = self.energy[self.watch, 1].copy()
+        super()._close_interval(step)
+        self.watch_total.append(self.interval_energy[self.watch].copy())
+        self.watch_ess.append(ess)
+
+
+def _run(
+    law: LawUnderTest,
+    households: np.ndarray,
+    seed: int,
+    deviator: int | None = None,
+    deviation: np.ndarray | None = None,
+    watch: np.ndarray | None = None,
+) -> DeviationSimulation:
+    sim = DeviationSimulation(
+        law.game,
+        law.feedback_law(),
+        law.mode,
+        households,
+        seed=seed,
+        deviator=deviator,
+        deviation=deviation,
+        watch=watch,
+    )
+    sim.run()
+    return sim
+
+
+def deviators(households: np.ndarray) -> np.ndarray:
+    """The deviating household of each cluster: its first one."""
+    return np.concatenate([[0], np.cumsum(households)[:-1]]).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- replications
+
+
+@dataclass(frozen=True)
+class SampleOthers:
+    """Replication of the build phase: the law's run, seen from each cluster's deviator.
+
+    Rows per (cluster ``p``, step ``k``): the realised cluster means ``m_q``
+    of every cluster, the deviator's total exchange and its ESS part [kWh].
+    """
+
+    law: LawUnderTest
+    households: np.ndarray
+
+    def __call__(self, replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
+        watch = deviators(self.households)
+        sim = _run(self.law, self.households, engine_seed(seq), watch=watch)
+        m = sim.rec.m  # (K, M)
+        total = np.array(sim.watch_total)  # (K, M)
+        ess = np.array(sim.watch_ess)
+        k_steps, n_clusters = m.shape
+        rows = {
+            "cluster": np.repeat(np.arange(n_clusters), k_steps),
+            "step": np.tile(np.arange(k_steps), n_clusters),
+            "own_kwh": total.T.ravel(),
+            "own_ess_kwh": ess.T.ravel(),
+        }
+        for q in range(n_clusters):
+            rows[f"m_{q}"] = np.tile(m[:, q], n_clusters)
+        return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class MeasureGap:
+    """Replication of the evaluation phase: the law's run and one deviation run per cluster."""
+
+    law: LawUnderTest
+    households: np.ndarray
+    deviations: np.ndarray
+    """The deviators' ESS tables, ``(M, K, S)``."""
+
+    def __call__(self, replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
+        seed = engine_seed(seq)
+        who = deviators(self.households)
+        base = _run(self.law, self.households, seed)
+        cost = base.rec.bills[0] + base.rec.private[0]
+        cluster = base.population.cluster
+        cluster_mean = np.bincount(cluster, cost) / self.households
+        price_error = float(np.mean(np.abs(base.rec.stage - self.law.stage_price.T)))
+        rows = []
+        for p, i in enumerate(who):
+            dev = _run(
+                self.law, self.households, seed, deviator=int(i), deviation=self.deviations[p]
+            )
+            j_dev = float(dev.rec.bills[0, i] + dev.rec.private[0, i])
+            rows.append(
+                {
+                    "cluster": p,
+                    "j_law": float(cost[i]),
+                    "j_dev": j_dev,
+                    "gap": float(cost[i]) - j_dev,
+                    "cluster_mean_cost": float(cluster_mean[p]),
+                    "j_inf": float(self.law.cost[p]),
+                    "price_error": price_error,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the DP
+
+
+def cluster_stage_price(game: Game, mode: Mode, k: int, p: int, m: np.ndarray) -> np.ndarray:
+    """``π_p(k)`` for cluster means ``m`` of shape ``(..., M)`` — the engine's clearing rule."""
+    cp = game.clusters
+    pr = game.config.prices
+    p_g = float(game.grid_price[k])
+    rpc = price_curve(
+        m[..., p], p_g, cp.rpc_network_charge[p], cp.rpc_slope[p], pr.rpc.floor, pr.rpc.smoothing
+    )
+    seen = (m * cp.shares) @ game.weights.T  # A_q = Σ_r W_qr λ_r m_r
+    agg = seen[..., p] if pr.coc_aggregate == "per_cluster" else seen @ cp.shares
+    coc = price_curve(
+        agg, p_g, cp.coc_network_charge[p], cp.coc_slope[p], pr.coc.floor, pr.coc.smoothing
+    )
+    w = mode_weights(mode, pr.weights, game.step_hours)[k]
+    return w[0] * rpc + w[1] * coc + w[2] * p_g
+
+
+def ess_best_response(
+    law: LawUnderTest, samples: pd.DataFrame, households: np.ndarray
+) -> np.ndarray:
+    """The deviators' ESS tables: exact DP on the ESS grid with the sampled own-term price.
+
+    Parameters
+    ----------
+    law
+        The law the others play.
+    samples
+        Rows of :class:`SampleOthers` from the build replications.
+    households
+        ``N_p`` per cluster.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``u(p, k, SoE grid point)``, ``(M, K, S)``, in the law's table format.
+    """
+    game, mode = law.game, law.mode
+    grid = game.ess
+    hh = game.config.household.ess
+    soe = grid.soe
+    lo, hi = float(soe[0]), float(soe[-1])
+    dt = game.dt_h
+    m_count, k_steps, s = law.policy.ess.shape
+    inv_up = 1.0 / (hh.efficiency * hh.charge_kw * dt)
+    inv_down = hh.efficiency / (hh.discharge_kw * dt)
+    base_u = np.linspace(-1.0, 1.0, DEVIATION_CONTROLS)
+    out = np.empty((m_count, k_steps, s))
+    for p in range(m_count):
+        rows = samples[samples["cluster"] == p]
+        value = grid.terminal.astype(float).copy()
+        for k in range(k_steps - 1, -1, -1):
+            at = rows[rows["step"] == k]
+            m = at[[f"m_{q}" for q in range(m_count)]].to_numpy()  # (n, M)
+            own = at["own_kwh"].to_numpy()
+            rest = own - at["own_ess_kwh"].to_numpy()
+            # candidate controls at each grid point, clipped to what the bounds allow
+            u = np.concatenate(
+                [np.broadcast_to(base_u, (s, len(base_u))), law.policy.ess[p, k][:, None]], axis=1
+            )
+            u_hi = np.clip((hi - soe) * inv_up, 0.0, 1.0)[:, None]
+            u_lo = -np.clip((soe - lo) * inv_down, 0.0, 1.0)[:, None]
+            u = np.clip(u, u_lo, u_hi)
+            power = np.where(u > 0, u * hh.charge_kw, u * hh.discharge_kw)
+            stored = np.where(
+                u > 0, hh.efficiency * u * hh.charge_kw, u * hh.discharge_kw / hh.efficiency
+            )
+            e = power * dt  # ESS grid energy [kWh], (S, U)
+            mine = rest[None, None, :] + e[..., None]  # deviator's exchange, (S, U, n)
+            shifted = np.broadcast_to(m, (*mine.shape, m_count)).copy()
+            shifted[..., p] += (mine - own[None, None, :]) / (households[p] * dt)
+            bill = np.mean(mine * cluster_stage_price(game, mode, k, p, shifted), axis=-1)
+            rest_bill = np.mean(rest * cluster_stage_price(game, mode, k, p, m))
+            after_noise = np.zeros(s)
+            kernels._apply_rows(grid.noise_idx, grid.noise_w, value, after_noise)
+            nxt = np.clip(soe[:, None] + stored * dt, lo, hi)
+            total = (
+                (bill - rest_bill) + hh.degradation * u**2 * dt + np.interp(nxt, soe, after_noise)
+            )
+            best = np.argmin(total, axis=1)
+            out[p, k] = u[np.arange(s), best]
+            value = total[np.arange(s), best]
+    return out
+
+
+# --------------------------------------------------------------------------- the estimator
+
+
+@dataclass(frozen=True)
+class EpsilonEstimate:
+    """ε_N of one population size: the paired gaps per replication and their summary."""
+
+    households: np.ndarray
+    gaps: pd.DataFrame
+    """Per (replication, cluster): ``j_law``, ``j_dev``, ``gap``, cluster mean cost, ``j_inf``."""
+    summary: dict[str, float]
+    deviations: np.ndarray
+
+
+def estimate_epsilon_nash(
+    law: LawUnderTest,
+    households: int | np.ndarray,
+    replications: int,
+    seed: int,
+    directory,
+    build_replications: int | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: bool = False,
+    dask_processes: bool = True,
+) -> EpsilonEstimate:
+    """Local-information ε_N of ``law`` at ``households`` per cluster.
+
+    The build replications (children ``0..B-1`` of ``SeedSequence([seed, 0])``)
+    give the samples of the others' aggregates for the deviator's DP; the
+    measured replications (children of ``SeedSequence([seed, 1])``) are fresh.
+    Both phases run through :func:`cosim.montecarlo.run_replications` in
+    ``directory/build`` and ``directory/measure-buildB`` and resume from there
+    (the measured gaps depend on the deviation built from ``B`` replications,
+    hence the name; a directory belongs to one law, scenario and size).
+    """
+    from pathlib import Path
+
+    from cosim.montecarlo import run_replications
+
+    m = law.game.n_clusters
+    hh = np.broadcast_to(np.asarray(households, dtype=np.int64), (m,)).copy()
+    directory = Path(directory)
+    build = build_replications if build_replications is not None else replications
+    root = np.random.SeedSequence(seed)
+    build_seed, measure_seed = (int(c.generate_state(1, np.uint32)[0]) for c in root.spawn(2))
+    samples = run_replications(
+        SampleOthers(law, hh),
+        build,
+        build_seed,
+        directory / "build",
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        description=f"N/cluster={hh[0]} build",
+        dask_processes=dask_processes,
+    ).table
+    tables = ess_best_response(law, samples, hh)
+    gaps = run_replications(
+        MeasureGap(law, hh, tables),
+        replications,
+        measure_seed,
+        directory / f"measure-build{build}",
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        description=f"N/cluster={hh[0]} measure",
+        dask_processes=dask_processes,
+    ).table
+    return EpsilonEstimate(hh, gaps, summarise_gaps(gaps, law.game.clusters.shares), tables)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of the mean."""
+    x = np.asarray(x, dtype=float)
+    mean = float(np.mean(x))
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * np.std(x, ddof=1) / np.sqrt(len(x)))
+    return mean, mean - half, mean + half
+
+
+def summarise_gaps(gaps: pd.DataFrame, shares: np.ndarray) -> dict[str, float]:
+    """ε_N (max over clusters of the mean paired gap) with its CI, ``J^N − J^∞``, price error."""
+    per = {p: mean_ci(g["gap"].to_numpy()) for p, g in gaps.groupby("cluster")}
+    worst = max(per, key=lambda p: per[p][0])
+    bias = gaps.assign(b=gaps["cluster_mean_cost"] - gaps["j_inf"]).pivot(
+        index="replication", columns="cluster", values="b"
+    )
+    bias_mean, bias_lo, bias_hi = mean_ci(bias.to_numpy() @ shares)
+    err = gaps.groupby("replication")["price_error"].first().to_numpy()
+    err_mean, err_lo, err_hi = mean_ci(err)
+    return {
+        "info": INFO_LOCAL,
+        "epsilon": per[worst][0],
+        "epsilon_lo": per[worst][1],
+        "epsilon_hi": per[worst][2],
+        "worst_cluster": int(worst),
+        "bias": bias_mean,
+        "bias_lo": bias_lo,
+        "bias_hi": bias_hi,
+        "price_error": err_mean,
+        "price_error_lo": err_lo,
+        "price_error_hi": err_hi,
+        "replications": int(gaps["replication"].nunique()),
+    }
+
+
+def fit_rate(
+    sizes: np.ndarray, tables: list[pd.DataFrame], boot: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Slope of ``log ε_N`` against ``log N`` with a bootstrap 95 % CI over replications.
+
+    Sizes whose estimate is not positive cannot enter a log fit and are left out
+    (their number is reported).
+    """
+    rng = np.random.default_rng(seed)
+
+    def eps(table: pd.DataFrame) -> float:
+        return float(table.groupby("cluster")["gap"].mean().max())
+
+    keep = [i for i, t in enumerate(tables) if eps(t) > 0]
+    out = {"slope": float("nan"), "slope_lo": float("nan"), "slope_hi": float("nan")}
+    out["sizes_used"] = len(keep)
+    if len(keep) < 2:
+        return out
+    x = np.log(np.asarray(sizes, dtype=float)[keep])
+    out["slope"] = float(np.polyfit(x, np.log([eps(tables[i]) for i in keep]), 1)[0])
+    slopes = []
+    grouped = [dict(tuple(tables[i].groupby("replication"))) for i in keep]
+    for _ in range(boot):
+        ys = []
+        for g in grouped:
+            reps = rng.choice(list(g), size=len(g))
+            ys.append(eps(pd.concat([g[r] for r in reps])))
+        ys = np.asarray(ys)
+        if np.all(ys > 0):
+            slopes.append(np.polyfit(x, np.log(ys), 1)[0])
+    if slopes:
+        out["slope_lo"], out["slope_hi"] = (float(v) for v in np.percentile(slopes, [2.5, 97.5]))
+    out["bootstrap_valid"] = len(slopes)
+    return out
+
+
+__all__ = [
+    "INFO_LOCAL",
+    "DeviationSimulation",
+    "EpsilonEstimate",
+    "LawUnderTest",
+    "MeasureGap",
+    "SampleOthers",
+    "cluster_stage_price",
+    "ess_best_response",
+    "estimate_epsilon_nash",
+    "fit_rate",
+    "mean_ci",
+    "summarise_gaps",
+]

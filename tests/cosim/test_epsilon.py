@@ -1,0 +1,107 @@
+"""ε-Nash estimator (local information): CRN, sign, a non-equilibrium law, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosim.epsilon import (
+    INFO_LOCAL,
+    LawUnderTest,
+    MeasureGap,
+    _run,
+    deviators,
+    estimate_epsilon_nash,
+    fit_rate,
+)
+from cosim.montecarlo import run_replications
+from models.config import GameConfig
+from models.equilibrium import solve_equilibrium
+from models.game import build_game
+
+
+@pytest.fixture(scope="module")
+def game():
+    config = GameConfig.model_validate(
+        {
+            "seed": 11,
+            "time": {"dt_h": 1.0},
+            "clusters": {"count": 3, "households": 20, "distances": {"kind": "line"}},
+            "solver": {"soe_points": 41},
+        }
+    )
+    return build_game(config)
+
+
+@pytest.fixture(scope="module")
+def gmfg(game):
+    result = solve_equilibrium(game, "coc")
+    assert result.converged
+    return LawUnderTest.from_equilibrium(result)
+
+
+def test_deviating_to_the_law_changes_nothing(gmfg):
+    """Common random numbers: the deviation machinery with the law's own table is the law."""
+    hh = np.array([4, 4, 4])
+    base = _run(gmfg, hh, seed=5)
+    for p, i in enumerate(deviators(hh)):
+        same = _run(gmfg, hh, seed=5, deviator=int(i), deviation=gmfg.policy.ess[p])
+        np.testing.assert_array_equal(base.rec.bills, same.rec.bills)
+        np.testing.assert_array_equal(base.rec.private, same.rec.private)
+        np.testing.assert_array_equal(base.rec.stage, same.rec.stage)
+
+
+def test_a_deviation_moves_only_the_deviator_and_the_prices(gmfg):
+    hh = np.array([3, 3, 3])
+    base = _run(gmfg, hh, seed=2)
+    charge = np.ones_like(gmfg.policy.ess[0])  # charge flat out all day
+    dev = _run(gmfg, hh, seed=2, deviator=3, deviation=charge, watch=np.array([3, 4]))
+    assert not np.array_equal(base.rec.stage[:, 1], dev.rec.stage[:, 1])
+    # the others' energies are untouched: they act on their own state only
+    others = np.array(dev.watch_total)[:, 1]
+    ref = _run(gmfg, hh, seed=2, watch=np.array([4]))
+    np.testing.assert_array_equal(others, np.array(ref.watch_total)[:, 0])
+
+
+def test_gmfg_gap_is_nonnegative_within_ci_and_reproducible(gmfg, tmp_path):
+    summaries = []
+    for n in (2, 20):
+        est = estimate_epsilon_nash(gmfg, n, 12, 7, tmp_path / f"n{n}", build_replications=6)
+        s = est.summary
+        assert s["info"] == INFO_LOCAL
+        assert s["epsilon_hi"] >= 0.0, s
+        summaries.append(s)
+    again = estimate_epsilon_nash(gmfg, 20, 12, 7, tmp_path / "again", build_replications=6)
+    assert again.summary == summaries[1]
+    resumed = estimate_epsilon_nash(gmfg, 20, 12, 7, tmp_path / "n20", build_replications=6)
+    pd.testing.assert_frame_equal(again.gaps, resumed.gaps, check_exact=True)
+
+
+def test_a_non_equilibrium_law_keeps_its_gap(game, tmp_path):
+    """The best response to the flat grid price: ε_N tends to its mean-field exploitability."""
+    flat = LawUnderTest.flat_price_response(game, "coc")
+    exploit = flat.ess_exploitability()
+    assert exploit.max() > 1e-3
+    small = estimate_epsilon_nash(flat, 2, 12, 3, tmp_path / "small", build_replications=6)
+    large = estimate_epsilon_nash(flat, 200, 12, 3, tmp_path / "large", build_replications=6)
+    assert small.summary["epsilon_lo"] > 0.0
+    assert large.summary["epsilon_lo"] > 0.0
+    assert large.summary["epsilon"] > 0.5 * small.summary["epsilon"]
+    assert large.summary["epsilon"] == pytest.approx(exploit.max(), rel=0.35)
+    rate = fit_rate(np.array([6, 600]), [small.gaps, large.gaps], boot=200)
+    assert rate["slope"] > -0.5  # nowhere near 1/N
+
+
+def test_measured_gaps_do_not_depend_on_the_worker_count(gmfg, tmp_path):
+    charge = np.ones_like(gmfg.policy.ess)
+    fn = MeasureGap(gmfg, np.array([3, 3, 3]), charge)
+    one = run_replications(fn, 3, 1, tmp_path / "one", workers=1, progress=False).table
+    two = run_replications(fn, 3, 1, tmp_path / "two", workers=2, progress=False).table
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert (one["gap"] != 0.0).all()
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    dask = run_replications(
+        fn, 3, 1, tmp_path / "dask", scheduler="local", dask_processes=False, progress=False
+    ).table
+    pd.testing.assert_frame_equal(one, dask, check_exact=True)
