@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cosim import figures
+from cosim.epsilon_cli import add_epsilon_arguments, cmd_epsilon
 from cosim.experiments import cached_equilibrium, mode_table
 from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
@@ -303,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="step each household as a Python agent (slow; the reference)",
             )
+    add_epsilon_arguments(add("epsilon", cmd_epsilon, "ε-Nash gap of the GMFG law against N"))
     add_wholesale_parser(sub)
     return parser
 
