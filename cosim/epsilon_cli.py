@@ -141,13 +141,15 @@ def plot_study(table: pd.DataFrame, rate: dict[str, float], law: str, path: Path
     eps = table["epsilon"].to_numpy()
     lo, hi = table["epsilon_lo"].to_numpy(), table["epsilon_hi"].to_numpy()
     shown = eps > 0
+    bottom = float(np.min(eps[shown])) / 30.0 if shown.any() else 1e-9
     ax.errorbar(
         n[shown],
         eps[shown],
-        yerr=[eps[shown] - np.maximum(lo[shown], eps[shown] * 1e-3), hi[shown] - eps[shown]],
+        yerr=[eps[shown] - np.maximum(lo[shown], bottom), hi[shown] - eps[shown]],
         fmt="o",
         capsize=3,
-        label=f"ε_N ({INFO_LOCAL} information, ESS deviation), 95 % CI",
+        label=f"ε_N ({INFO_LOCAL} information, ESS deviation), 95 % CI"
+        + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
         ax.plot([x], [max(h, 1e-9)], "v", color="C0", alpha=0.6)
@@ -163,6 +165,7 @@ def plot_study(table: pd.DataFrame, rate: dict[str, float], law: str, path: Path
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=bottom)
     ax.set_xlabel("households N")
     ax.set_ylabel("ε_N [$ per household-day]")
     ax.set_title(f"ε-Nash gap of the {law} law")
