@@ -44,8 +44,12 @@ from models.feedback import FeedbackLaw
 from models.game import Game, stage_prices
 from models.response import Policy, best_response, population_flow
 
-#: The information set of every number this module produces.
+#: Information sets: own state and time (exact DP) ...
 INFO_LOCAL = "local"
+#: ... and own state plus the last cleared aggregate of its cluster (approximate DP).
+INFO_FULL = "full"
+#: Bins of the observed aggregate in the full-information DP.
+FULL_BINS = 3
 #: Controls of the deviator's ESS DP (besides the law's own control at each point).
 DEVIATION_CONTROLS = 81
 
@@ -137,9 +141,13 @@ class DeviationSimulation(CoSimulation):
         deviator: int | None = None,
         deviation: np.ndarray | None = None,
         watch: np.ndarray | None = None,
+        full: tuple[np.ndarray, np.ndarray] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.full = full
+        if full is not None:
+            deviation = np.array(full[0][:, 0, :])
         self.deviator = deviator
         self.watch = np.asarray(watch if watch is not None else [], dtype=np.int64)
         self.watch_total: list[np.ndarray] = []
@@ -165,6 +173,14 @@ class DeviationSimulation(CoSimulation):
             return
         p, cluster, ess, ev, shift, ctrl = self._extended
         pop, law, prm = self.population, self.law, self.kernel_params
+        if self.full is not None:  # the deviator reads its cluster's last cleared aggregate
+            table, edges = self.full
+            b = 0
+            if k > 0:
+                lo, hi = pop.offsets[p], pop.offsets[p + 1]
+                others = self.interval_energy[lo:hi].sum() - self.interval_energy[self.deviator]
+                b = int(np.searchsorted(edges[k - 1], others / ((hi - lo) * self.dt_h), "right"))
+            ess[-1, k] = table[k, b]
         hems.control_step(
             step,
             k,
@@ -209,6 +225,7 @@ def _run(
     deviator: int | None = None,
     deviation: np.ndarray | None = None,
     watch: np.ndarray | None = None,
+    full: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DeviationSimulation:
     sim = DeviationSimulation(
         law.game,
@@ -219,6 +236,7 @@ def _run(
         deviator=deviator,
         deviation=deviation,
         watch=watch,
+        full=full,
     )
     sim.run()
     return sim
@@ -267,8 +285,8 @@ class MeasureGap:
 
     law: LawUnderTest
     households: np.ndarray
-    deviations: np.ndarray
-    """The deviators' ESS tables, ``(M, K, S)``."""
+    deviations: np.ndarray | FullInformationTables
+    """The deviators' ESS tables, ``(M, K, S)`` (local) or :class:`FullInformationTables`."""
 
     def __call__(self, replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
         seed = engine_seed(seq)
@@ -280,9 +298,13 @@ class MeasureGap:
         price_error = float(np.mean(np.abs(base.rec.stage - self.law.stage_price.T)))
         rows = []
         for p, i in enumerate(who):
-            dev = _run(
-                self.law, self.households, seed, deviator=int(i), deviation=self.deviations[p]
-            )
+            if isinstance(self.deviations, FullInformationTables):
+                full = (self.deviations.tables[p], self.deviations.edges[p])
+                dev = _run(self.law, self.households, seed, deviator=int(i), full=full)
+            else:
+                dev = _run(
+                    self.law, self.households, seed, deviator=int(i), deviation=self.deviations[p]
+                )
             j_dev = float(dev.rec.bills[0, i] + dev.rec.private[0, i])
             rows.append(
                 {
@@ -318,10 +340,55 @@ def cluster_stage_price(game: Game, mode: Mode, k: int, p: int, m: np.ndarray) -
     return w[0] * rpc + w[1] * coc + w[2] * p_g
 
 
+def _ess_stage(
+    law: LawUnderTest, at: pd.DataFrame, p: int, k: int, households: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate ESS controls, their per-sample stage costs and next SoEs at step ``k``.
+
+    Returns ``u`` ``(S, U)`` (clipped to what the bounds allow), the stage cost
+    per sample ``(S, U, n)`` — the deviator's bill with its own exchange in the
+    price, minus the bill of its other devices alone (a constant of the
+    sample), plus degradation — and the SoE after the move ``(S, U)``.
+    """
+    game, mode = law.game, law.mode
+    hh = game.config.household.ess
+    soe = game.ess.soe
+    lo, hi = float(soe[0]), float(soe[-1])
+    dt = game.dt_h
+    m_count = game.n_clusters
+    s = len(soe)
+    m = at[[f"m_{q}" for q in range(m_count)]].to_numpy()  # (n, M)
+    own = at["own_kwh"].to_numpy()
+    rest = own - at["own_ess_kwh"].to_numpy()
+    base_u = np.linspace(-1.0, 1.0, DEVIATION_CONTROLS)
+    u = np.concatenate(
+        [np.broadcast_to(base_u, (s, len(base_u))), law.policy.ess[p, k][:, None]], axis=1
+    )
+    u_hi = np.clip((hi - soe) / (hh.efficiency * hh.charge_kw * dt), 0.0, 1.0)[:, None]
+    u_lo = -np.clip((soe - lo) * hh.efficiency / (hh.discharge_kw * dt), 0.0, 1.0)[:, None]
+    u = np.clip(u, u_lo, u_hi)
+    power = np.where(u > 0, u * hh.charge_kw, u * hh.discharge_kw)
+    stored = np.where(u > 0, hh.efficiency * u * hh.charge_kw, u * hh.discharge_kw / hh.efficiency)
+    mine = rest[None, None, :] + (power * dt)[..., None]  # deviator's exchange, (S, U, n)
+    shifted = np.broadcast_to(m, (*mine.shape, m_count)).copy()
+    shifted[..., p] += (mine - own[None, None, :]) / (households[p] * dt)
+    bill = mine * cluster_stage_price(game, mode, k, p, shifted)
+    rest_bill = rest * cluster_stage_price(game, mode, k, p, m)
+    stage = bill - rest_bill[None, None, :] + (hh.degradation * u**2 * dt)[..., None]
+    return u, stage, np.clip(soe[:, None] + stored * dt, lo, hi)
+
+
+def _after_noise(law: LawUnderTest, value: np.ndarray) -> np.ndarray:
+    grid = law.game.ess
+    out = np.zeros(len(grid.soe))
+    kernels._apply_rows(grid.noise_idx, grid.noise_w, np.ascontiguousarray(value), out)
+    return out
+
+
 def ess_best_response(
     law: LawUnderTest, samples: pd.DataFrame, households: np.ndarray
 ) -> np.ndarray:
-    """The deviators' ESS tables: exact DP on the ESS grid with the sampled own-term price.
+    """The deviators' ESS tables, local information: exact DP with the sampled own-term price.
 
     Parameters
     ----------
@@ -337,52 +404,74 @@ def ess_best_response(
     numpy.ndarray
         ``u(p, k, SoE grid point)``, ``(M, K, S)``, in the law's table format.
     """
-    game, mode = law.game, law.mode
-    grid = game.ess
-    hh = game.config.household.ess
-    soe = grid.soe
-    lo, hi = float(soe[0]), float(soe[-1])
-    dt = game.dt_h
+    game = law.game
+    soe = game.ess.soe
     m_count, k_steps, s = law.policy.ess.shape
-    inv_up = 1.0 / (hh.efficiency * hh.charge_kw * dt)
-    inv_down = hh.efficiency / (hh.discharge_kw * dt)
-    base_u = np.linspace(-1.0, 1.0, DEVIATION_CONTROLS)
     out = np.empty((m_count, k_steps, s))
     for p in range(m_count):
         rows = samples[samples["cluster"] == p]
-        value = grid.terminal.astype(float).copy()
+        value = game.ess.terminal.astype(float).copy()
         for k in range(k_steps - 1, -1, -1):
-            at = rows[rows["step"] == k]
-            m = at[[f"m_{q}" for q in range(m_count)]].to_numpy()  # (n, M)
-            own = at["own_kwh"].to_numpy()
-            rest = own - at["own_ess_kwh"].to_numpy()
-            # candidate controls at each grid point, clipped to what the bounds allow
-            u = np.concatenate(
-                [np.broadcast_to(base_u, (s, len(base_u))), law.policy.ess[p, k][:, None]], axis=1
-            )
-            u_hi = np.clip((hi - soe) * inv_up, 0.0, 1.0)[:, None]
-            u_lo = -np.clip((soe - lo) * inv_down, 0.0, 1.0)[:, None]
-            u = np.clip(u, u_lo, u_hi)
-            power = np.where(u > 0, u * hh.charge_kw, u * hh.discharge_kw)
-            stored = np.where(
-                u > 0, hh.efficiency * u * hh.charge_kw, u * hh.discharge_kw / hh.efficiency
-            )
-            e = power * dt  # ESS grid energy [kWh], (S, U)
-            mine = rest[None, None, :] + e[..., None]  # deviator's exchange, (S, U, n)
-            shifted = np.broadcast_to(m, (*mine.shape, m_count)).copy()
-            shifted[..., p] += (mine - own[None, None, :]) / (households[p] * dt)
-            bill = np.mean(mine * cluster_stage_price(game, mode, k, p, shifted), axis=-1)
-            rest_bill = np.mean(rest * cluster_stage_price(game, mode, k, p, m))
-            after_noise = np.zeros(s)
-            kernels._apply_rows(grid.noise_idx, grid.noise_w, value, after_noise)
-            nxt = np.clip(soe[:, None] + stored * dt, lo, hi)
-            total = (
-                (bill - rest_bill) + hh.degradation * u**2 * dt + np.interp(nxt, soe, after_noise)
-            )
+            u, stage, nxt = _ess_stage(law, rows[rows["step"] == k], p, k, households)
+            total = stage.mean(axis=-1) + np.interp(nxt, soe, _after_noise(law, value))
             best = np.argmin(total, axis=1)
             out[p, k] = u[np.arange(s), best]
             value = total[np.arange(s), best]
     return out
+
+
+@dataclass(frozen=True)
+class FullInformationTables:
+    """The deviators' ESS tables indexed by the bin of the last cleared aggregate."""
+
+    tables: np.ndarray
+    """``u(p, k, bin, SoE grid point)``, ``(M, K, B, S)``."""
+    edges: np.ndarray
+    """Bin edges of the others' cluster mean at each step [kW], ``(M, K, B−1)``."""
+
+
+def ess_best_response_full(
+    law: LawUnderTest, samples: pd.DataFrame, households: np.ndarray, bins: int = FULL_BINS
+) -> FullInformationTables:
+    """The deviators' ESS tables, full information: an *approximate* DP.
+
+    The deviator also sees its cluster's last cleared aggregate (the others'
+    mean ``x(k−1)`` of the previous interval, its own term removed). State:
+    (SoE, bin of ``x(k−1)``), bins at the per-step sample terciles. The
+    expectation at step ``k`` given bin ``b`` averages over the build samples
+    whose ``x(k−1)`` fell in ``b``, and the continuation uses each sample's own
+    next bin: the aggregate's dynamics are the empirical transitions of the
+    samples, treated as Markov in the binned signal (the approximation).
+    """
+    game = law.game
+    soe = game.ess.soe
+    m_count, k_steps, s = law.policy.ess.shape
+    tables = np.empty((m_count, k_steps, bins, s))
+    edges = np.empty((m_count, k_steps, bins - 1))
+    dt = game.dt_h
+    for p in range(m_count):
+        rows = samples[samples["cluster"] == p].sort_values(["step", "replication"], kind="stable")
+        per_k = [rows[rows["step"] == k] for k in range(k_steps)]
+        x = np.array(
+            [a[f"m_{p}"].to_numpy() - a["own_kwh"].to_numpy() / (households[p] * dt) for a in per_k]
+        )
+        edges[p] = np.quantile(x, np.arange(1, bins) / bins, axis=1).T
+        bin_of = np.array([np.searchsorted(edges[p, k], x[k], "right") for k in range(k_steps)])
+        value = np.broadcast_to(game.ess.terminal.astype(float), (bins, s)).copy()
+        for k in range(k_steps - 1, -1, -1):
+            u, stage, nxt = _ess_stage(law, per_k[k], p, k, households)
+            cont = np.stack([np.interp(nxt, soe, _after_noise(law, v)) for v in value])  # (B,S,U)
+            per_sample = stage + np.moveaxis(cont[bin_of[k]], 0, -1)  # (S, U, n)
+            seen = bin_of[k - 1] if k > 0 else np.zeros(x.shape[1], dtype=int)
+            new = np.empty((bins, s))
+            for b in range(bins):
+                chosen = seen == b
+                total = per_sample[..., chosen if chosen.any() else slice(None)].mean(axis=-1)
+                best = np.argmin(total, axis=1)
+                tables[p, k, b] = u[np.arange(s), best]
+                new[b] = total[np.arange(s), best]
+            value = new
+    return FullInformationTables(tables, edges)
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -396,7 +485,7 @@ class EpsilonEstimate:
     gaps: pd.DataFrame
     """Per (replication, cluster): ``j_law``, ``j_dev``, ``gap``, cluster mean cost, ``j_inf``."""
     summary: dict[str, float]
-    deviations: np.ndarray
+    deviations: np.ndarray | FullInformationTables
 
 
 def estimate_epsilon_nash(
@@ -410,8 +499,9 @@ def estimate_epsilon_nash(
     scheduler: str | None = None,
     progress: bool = False,
     dask_processes: bool = True,
+    info: str = INFO_LOCAL,
 ) -> EpsilonEstimate:
-    """Local-information ε_N of ``law`` at ``households`` per cluster.
+    """ε_N of ``law`` at ``households`` per cluster for the information set ``info``.
 
     The build replications (children ``0..B-1`` of ``SeedSequence([seed, 0])``)
     give the samples of the others' aggregates for the deviator's DP; the
@@ -442,19 +532,25 @@ def estimate_epsilon_nash(
         description=f"N/cluster={hh[0]} build",
         dask_processes=dask_processes,
     ).table
-    tables = ess_best_response(law, samples, hh)
+    if info == INFO_FULL:
+        tables = ess_best_response_full(law, samples, hh)
+    elif info == INFO_LOCAL:
+        tables = ess_best_response(law, samples, hh)
+    else:
+        raise ValueError(f"information set {info!r}: expected 'local' or 'full'")
     gaps = run_replications(
         MeasureGap(law, hh, tables),
         replications,
         measure_seed,
-        directory / f"measure-build{build}",
+        directory / (f"measure-build{build}" + ("-full" if info == INFO_FULL else "")),
         workers=workers,
         scheduler=scheduler,
         progress=progress,
         description=f"N/cluster={hh[0]} measure",
         dask_processes=dask_processes,
     ).table
-    return EpsilonEstimate(hh, gaps, summarise_gaps(gaps, law.game.clusters.shares), tables)
+    summary = summarise_gaps(gaps, law.game.clusters.shares, info)
+    return EpsilonEstimate(hh, gaps, summary, tables)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -470,7 +566,9 @@ def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def summarise_gaps(gaps: pd.DataFrame, shares: np.ndarray) -> dict[str, float]:
+def summarise_gaps(
+    gaps: pd.DataFrame, shares: np.ndarray, info: str = INFO_LOCAL
+) -> dict[str, float]:
     """ε_N (max over clusters of the mean paired gap) with its CI, ``J^N − J^∞``, price error."""
     per = {p: mean_ci(g["gap"].to_numpy()) for p, g in gaps.groupby("cluster")}
     worst = max(per, key=lambda p: per[p][0])
@@ -481,7 +579,7 @@ def summarise_gaps(gaps: pd.DataFrame, shares: np.ndarray) -> dict[str, float]:
     err = gaps.groupby("replication")["price_error"].first().to_numpy()
     err_mean, err_lo, err_hi = mean_ci(err)
     return {
-        "info": INFO_LOCAL,
+        "info": info,
         "epsilon": per[worst][0],
         "epsilon_lo": per[worst][1],
         "epsilon_hi": per[worst][2],
@@ -533,14 +631,18 @@ def fit_rate(
 
 
 __all__ = [
+    "FULL_BINS",
+    "INFO_FULL",
     "INFO_LOCAL",
     "DeviationSimulation",
     "EpsilonEstimate",
+    "FullInformationTables",
     "LawUnderTest",
     "MeasureGap",
     "SampleOthers",
     "cluster_stage_price",
     "ess_best_response",
+    "ess_best_response_full",
     "estimate_epsilon_nash",
     "fit_rate",
     "mean_ci",

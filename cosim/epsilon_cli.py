@@ -1,7 +1,7 @@
 """``cosim epsilon``: the ε_N convergence study (SPEC §7) — table, log–log figure, manifest.
 
 For each population size (households per cluster, ``M`` fixed by the scenario)
-it estimates the local-information ε_N of the scenario's GMFG law with
+it estimates ε_N (local or full information) of the scenario's GMFG law with
 :func:`cosim.epsilon.estimate_epsilon_nash`, fits the rate of ``ε_N`` in
 ``N`` with a bootstrap CI, and writes ``epsilon.parquet`` (one row per size),
 ``gaps.parquet`` (every paired replication), ``epsilon.png`` and
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cosim.epsilon import INFO_LOCAL, LawUnderTest, estimate_epsilon_nash, fit_rate
+from cosim.epsilon import INFO_FULL, INFO_LOCAL, LawUnderTest, estimate_epsilon_nash, fit_rate
 from cosim.experiments import cached_equilibrium, game_hash
 from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import LoadedScenario
@@ -50,9 +50,10 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--info",
-        choices=[INFO_LOCAL],
+        choices=[INFO_LOCAL, INFO_FULL],
         default=INFO_LOCAL,
-        help="deviator's information set (only 'local' is implemented)",
+        help="deviator's information set: own state and time (exact DP), or also its "
+        "cluster's last cleared aggregate (approximate DP)",
     )
     parser.add_argument(
         "--law",
@@ -70,7 +71,8 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="result directory (default: results/NAME-epsilon)")
     parser.add_argument(
         "--work",
-        help="replication files, kept for resuming (default: results/.epsilon/<game>-<mode>-<law>)",
+        help="replication files, kept for resuming "
+        "(default: results/.epsilon/<game>-<mode>-<law>-seed<seed>)",
     )
     parser.add_argument(
         "--cache", default="results/.equilibria", help="where solved equilibria are reused"
@@ -102,6 +104,7 @@ def run_study(
     workers: int = 1,
     scheduler: str | None = None,
     progress: bool = True,
+    info: str = INFO_LOCAL,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """The study's size table, all paired gaps, and the fitted rate."""
     rows, gaps = [], []
@@ -118,6 +121,7 @@ def run_study(
             workers=workers,
             scheduler=scheduler,
             progress=progress,
+            info=info,
         )
         rows.append(
             {
@@ -133,7 +137,9 @@ def run_study(
     return table, pd.concat(gaps, ignore_index=True), rate
 
 
-def plot_study(table: pd.DataFrame, rate: dict[str, float], law: str, path: Path) -> None:
+def plot_study(
+    table: pd.DataFrame, rate: dict[str, float], law: str, path: Path, info: str = INFO_LOCAL
+) -> None:
     """Log–log ε_N with 95 % CIs and the fitted rate; ``|J^N − J^∞|`` and the price error."""
     n = table["households"].to_numpy(dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -148,7 +154,7 @@ def plot_study(table: pd.DataFrame, rate: dict[str, float], law: str, path: Path
         yerr=[eps[shown] - np.maximum(lo[shown], bottom), hi[shown] - eps[shown]],
         fmt="o",
         capsize=3,
-        label=f"ε_N ({INFO_LOCAL} information, ESS deviation), 95 % CI"
+        label=f"ε_N ({info} information, ESS deviation), 95 % CI"
         + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
@@ -231,11 +237,12 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         progress=not args.json,
+        info=args.info,
     )
     with atomic_directory(out) as tmp:
         table.to_parquet(tmp / "epsilon.parquet", index=False)
         gaps.to_parquet(tmp / "gaps.parquet", index=False)
-        plot_study(table, rate, args.law, tmp / "epsilon.png")
+        plot_study(table, rate, args.law, tmp / "epsilon.png", args.info)
         summary = {
             "info": args.info,
             "deviation": "ESS re-optimised (exact DP); EV, shiftable, controllable keep the law",

@@ -137,3 +137,21 @@ def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
         pd.read_parquet(out / "epsilon.parquet").drop(columns="seconds"),
         check_exact=True,
     )
+
+
+def test_full_information_deviation(gmfg, tmp_path):
+    """Full information: a table that ignores the aggregate is the law; the gap's CI reaches 0."""
+    from cosim.epsilon import INFO_FULL, FullInformationTables
+
+    hh = np.array([4, 4, 4])
+    law_tables = np.repeat(gmfg.policy.ess[:, :, None, :], 3, axis=2)
+    edges = np.zeros((3, gmfg.game.steps, 2))
+    fn = MeasureGap(gmfg, hh, FullInformationTables(law_tables, edges))
+    same = run_replications(fn, 2, 5, tmp_path / "same", progress=False).table
+    assert (same["gap"] == 0.0).all()
+    est = estimate_epsilon_nash(
+        gmfg, 20, 12, 7, tmp_path / "full", build_replications=12, info=INFO_FULL
+    )
+    assert est.summary["info"] == INFO_FULL
+    assert est.summary["epsilon_hi"] >= 0.0, est.summary
+    assert est.deviations.tables.shape == (3, gmfg.game.steps, 3, len(gmfg.game.ess.soe))
