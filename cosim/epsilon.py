@@ -488,6 +488,36 @@ class EpsilonEstimate:
     deviations: np.ndarray | FullInformationTables
 
 
+def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> None:
+    """Tie ``directory`` to one study, so resuming never mixes replications of another.
+
+    Raises
+    ------
+    ValueError
+        When ``directory`` already holds replications of a different game, mode,
+        law, size or seed.
+    """
+    import json
+
+    from cosim.experiments import game_hash
+
+    stamp = {
+        "game": game_hash(law.game),
+        "mode": str(law.mode),
+        "law": law.label,
+        "households": [int(n) for n in households],
+        "seed": int(seed),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "study.json"
+    if path.exists():
+        found = json.loads(path.read_text())
+        if found != stamp:
+            raise ValueError(f"{directory} holds another study ({found}); expected {stamp}")
+        return
+    path.write_text(json.dumps(stamp))
+
+
 def estimate_epsilon_nash(
     law: LawUnderTest,
     households: int | np.ndarray,
@@ -518,6 +548,7 @@ def estimate_epsilon_nash(
     m = law.game.n_clusters
     hh = np.broadcast_to(np.asarray(households, dtype=np.int64), (m,)).copy()
     directory = Path(directory)
+    _claim(directory, law, hh, seed)
     build = build_replications if build_replications is not None else replications
     root = np.random.SeedSequence(seed)
     build_seed, measure_seed = (int(c.generate_state(1, np.uint32)[0]) for c in root.spawn(2))

@@ -76,6 +76,8 @@ def test_gmfg_gap_is_nonnegative_within_ci_and_reproducible(gmfg, tmp_path):
     assert again.summary == summaries[1]
     resumed = estimate_epsilon_nash(gmfg, 20, 12, 7, tmp_path / "n20", build_replications=6)
     pd.testing.assert_frame_equal(again.gaps, resumed.gaps, check_exact=True)
+    with pytest.raises(ValueError, match="another study"):  # never resume someone else's files
+        estimate_epsilon_nash(gmfg, 20, 12, 8, tmp_path / "n20", build_replications=6)
 
 
 def test_a_non_equilibrium_law_keeps_its_gap(game, tmp_path):
