@@ -306,21 +306,47 @@ class CoSimulation(mesa.Model):
     # ------------------------------------------------------------------ helpers
 
     def _compiled_step(self, step: int, k: int) -> None:
+        law, prm = self.law, self.kernel_params
+        self._run_kernel(
+            step,
+            k,
+            self.population.cluster,
+            law.ess,
+            law.ev,
+            law.shiftable_run,
+            law.controllable,
+            prm.pv_kw,
+            prm.load_kw,
+        )
+
+    def _run_kernel(
+        self,
+        step: int,
+        k: int,
+        cluster: np.ndarray,
+        ess_law: np.ndarray,
+        ev_law: np.ndarray,
+        shift_law: np.ndarray,
+        ctrl_law: np.ndarray,
+        pv_kw: np.ndarray,
+        load_kw: np.ndarray,
+    ) -> None:
+        """The compiled control step with the given law tables (one row per cluster index)."""
         pop, law, prm = self.population, self.law, self.kernel_params
         hems.control_step(
             step,
             k,
             self.seed,
             self.dt_h,
-            pop.cluster,
-            law.ess,
+            cluster,
+            ess_law,
             np.array(law.ess_grid[:2]),
-            law.ev,
+            ev_law,
             np.array(law.ev_grid[:2]),
-            law.shiftable_run,
-            law.controllable,
-            prm.pv_kw,
-            prm.load_kw,
+            shift_law,
+            ctrl_law,
+            pv_kw,
+            load_kw,
             prm.exo,
             prm.ess,
             prm.ev,

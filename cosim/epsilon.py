@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cosim import hems
 from cosim.engine import CoSimulation
 from cosim.montecarlo import engine_seed
 from market.pricing import Mode, mode_weights, price_curve
@@ -172,7 +171,7 @@ class DeviationSimulation(CoSimulation):
             super()._compiled_step(step, k)
             return
         p, cluster, ess, ev, shift, ctrl = self._extended
-        pop, law, prm = self.population, self.law, self.kernel_params
+        pop, prm = self.population, self.kernel_params
         if self.full is not None:  # the deviator reads its cluster's last cleared aggregate
             table, edges = self.full
             b = 0
@@ -181,34 +180,16 @@ class DeviationSimulation(CoSimulation):
                 others = self.interval_energy[lo:hi].sum() - self.interval_energy[self.deviator]
                 b = int(np.searchsorted(edges[k - 1], others / ((hi - lo) * self.dt_h), "right"))
             ess[-1, k] = table[k, b]
-        hems.control_step(
+        self._run_kernel(
             step,
             k,
-            self.seed,
-            self.dt_h,
             cluster,
             ess,
-            np.array(law.ess_grid[:2]),
             ev,
-            np.array(law.ev_grid[:2]),
             shift,
             ctrl,
             np.append(prm.pv_kw, prm.pv_kw[p]),
             np.append(prm.load_kw, prm.load_kw[p]),
-            prm.exo,
-            prm.ess,
-            prm.ev,
-            prm.shift,
-            prm.ctrl_kw,
-            pop.zeta_pv,
-            pop.zeta_load,
-            pop.ess_soe,
-            pop.ev_soe,
-            pop.ev_connected,
-            pop.ev_u,
-            pop.shift_left,
-            self.energy,
-            pop.ess_throughput,
         )
 
     def _close_interval(self, step: int) -> None:
