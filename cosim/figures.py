@@ -179,11 +179,11 @@ def plot_realised_prices(sim_aggregates, result: EquilibriumResult, path: Path) 
     gap = realised - mf.T
     ax.fill_between(
         hours,
-        mf.mean(axis=0) + gap.min(axis=1),
-        mf.mean(axis=0) + gap.max(axis=1),
+        mf[p] + gap.min(axis=1),
+        mf[p] + gap.max(axis=1),
         color="tab:blue",
         alpha=0.2,
-        label="range of realised − mean field, all clusters",
+        label=f"cluster {p}'s mean field + the range of realised − mean field over all clusters",
     )
     ax.set_xlabel("hour")
     ax.set_ylabel("stage price π [$/kWh]")
