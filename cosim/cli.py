@@ -263,6 +263,21 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     return EXIT_OK if payload["converged"] else EXIT_NOT_CONVERGED
 
 
+def _counted(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer ≥ ``minimum`` (argparse reports a violation, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be ≥ {minimum}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cosim`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -296,9 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="where solved equilibria are kept and reused when the game's hash matches",
         )
         if name == "simulate":
-            p.add_argument("--households-per-cluster", type=int, help="override the scenario's")
-            p.add_argument("--days", type=int, help="days to simulate")
-            p.add_argument("--seed", type=int, help="seed of the simulation (default: scenario's)")
+            p.add_argument(
+                "--households-per-cluster", type=_counted(1), help="override the scenario's"
+            )
+            p.add_argument("--days", type=_counted(1), help="days to simulate")
+            p.add_argument(
+                "--seed", type=_counted(0), help="seed of the simulation (default: scenario's)"
+            )
             p.add_argument(
                 "--reference-path",
                 action="store_true",

@@ -94,3 +94,16 @@ def test_readme_python_example_runs(capsys, monkeypatch):
         exec(compile(block, "README.md", "exec"), {})
     printed = capsys.readouterr().out.split()
     assert printed[0] == "True"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--households-per-cluster", "0"], ["--days", "-1"], ["--seed", "-5"], ["--days", "x"]],
+)
+def test_simulate_rejects_nonsense_options_and_writes_nothing(tmp_path, option, capsys):
+    out = tmp_path / "sim"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["simulate", DEFAULT, *option, "--out", str(out)])
+    assert info.value.code == 2
+    assert option[0] in capsys.readouterr().err
+    assert not out.exists()
