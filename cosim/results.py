@@ -19,8 +19,11 @@ import tempfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cosim.scenario import LoadedScenario
+if TYPE_CHECKING:
+    from cosim.scenario import LoadedScenario
+    from cosim.wholesale_scenario import LoadedWholesale
 
 _PACKAGES = (
     "prosumer-cosim",
@@ -67,8 +70,13 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def manifest(loaded: LoadedScenario, command: str, extra: dict | None = None) -> dict:
-    """What identifies a result: scenario, its hash, seed, versions, commit, time."""
+def manifest(
+    loaded: LoadedScenario | LoadedWholesale, command: str, extra: dict | None = None
+) -> dict:
+    """What identifies a result: scenario, its hash, seed, versions, commit, time.
+
+    Works for both scenario formats (each has a name, a seed and a file hash).
+    """
     scenario = loaded.scenario
     return {
         "command": command,

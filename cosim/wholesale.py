@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from cosim.results import atomic_directory, git_commit, package_versions, write_json
+from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import ScenarioError
 from cosim.wholesale_scenario import (
     LoadedWholesale,
@@ -414,23 +414,11 @@ def result_tables(result: ExperimentResult) -> dict[str, pd.DataFrame]:
 
 
 def wholesale_manifest(loaded: LoadedWholesale, command: str, extra: dict) -> dict:
-    """What identifies a result (the GMFG manifest's fields, for a wholesale scenario)."""
-    import datetime as dt
-
-    s = loaded.scenario
-    return {
-        "command": command,
-        "scenario_name": s.scenario.name,
-        "scenario_file": None if loaded.path is None else str(loaded.path),
-        "scenario_sha256": loaded.sha256,
-        "seed": s.seed,
-        "scenario": json.loads(s.model_dump_json()),
-        "network_file": None if loaded.network_file() is None else str(loaded.network_file()),
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **extra,
-    }
+    """What identifies a result: the GMFG manifest's fields plus the network file."""
+    network = loaded.network_file()
+    return manifest(
+        loaded, command, {"network_file": None if network is None else str(network), **extra}
+    )
 
 
 def _lines(summary: dict) -> list[str]:
