@@ -85,16 +85,7 @@ class LawUnderTest:
 
     def feedback_law(self) -> FeedbackLaw:
         """The lookup tables every HEMS applies."""
-        g, p = self.game, self.policy
-        return FeedbackLaw(
-            dt_h=g.dt_h,
-            ess=np.ascontiguousarray(p.ess),
-            ess_grid=(float(g.ess.soe[0]), g.ess.spacing, len(g.ess.soe)),
-            ev=np.ascontiguousarray(p.ev),
-            ev_grid=(float(g.ev.soe[0]), g.ev.spacing, len(g.ev.soe)),
-            shiftable_run=np.ascontiguousarray(p.shiftable_run),
-            controllable=np.ascontiguousarray(p.controllable),
-        )
+        return FeedbackLaw.from_policy(self.game, self.policy)
 
     def ess_exploitability(self) -> np.ndarray:
         """Mean-field gain of re-optimising the ESS alone at the law's prices, ``(M,)`` [$].

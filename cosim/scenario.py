@@ -131,6 +131,15 @@ def pydantic_violations(error: ValidationError) -> list[Violation]:
     return list(found.values())
 
 
+def timezone_violations(path: str, name: str) -> list[Violation]:
+    """``[]`` for a known IANA time zone, else one violation at ``path``."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except Exception:  # zoneinfo raises several kinds: not found, a folder, a bad key
+        return [Violation(path, name, "unknown IANA time zone")]
+    return []
+
+
 def _cluster_value_violations(
     path: str, value: ClusterValue, count: int, lo: float | None, hi: float | None
 ) -> list[Violation]:
@@ -176,10 +185,7 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
                 f"must be a multiple of time.dt_h ({t.dt_h})",
             )
         )
-    try:
-        zoneinfo.ZoneInfo(s.location.timezone)
-    except Exception:  # zoneinfo raises several kinds: not found, a folder, a bad key
-        out.append(Violation("location.timezone", s.location.timezone, "unknown IANA time zone"))
+    out += timezone_violations("location.timezone", s.location.timezone)
 
     c = s.clusters
     m = c.count

@@ -10,13 +10,18 @@ violation as ``FILE: path.to.field: value: rule``, collected in a
 from __future__ import annotations
 
 import hashlib
-import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from cosim.scenario import ScenarioError, Violation, pydantic_violations, read_toml
+from cosim.scenario import (
+    ScenarioError,
+    Violation,
+    pydantic_violations,
+    read_toml,
+    timezone_violations,
+)
 from market.wholesale_config import WholesaleScenario, consistency_rules
 
 __all__ = [
@@ -67,12 +72,7 @@ def parse_wholesale_scenario(
     except ValidationError as exc:
         raise ScenarioError(file, pydantic_violations(exc)) from None
     problems = [Violation(*rule) for rule in consistency_rules(scenario)]
-    try:
-        zoneinfo.ZoneInfo(scenario.site.timezone)
-    except Exception:  # not found, a folder, a malformed key
-        problems.append(
-            Violation("site.timezone", scenario.site.timezone, "unknown IANA time zone")
-        )
+    problems += timezone_violations("site.timezone", scenario.site.timezone)
     if scenario.network.file is not None:
         net = Path(scenario.network.file).expanduser()
         if not net.is_absolute() and base_dir is not None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.equilibrium import EquilibriumResult
+from models.game import Game
+from models.response import Policy
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,8 @@ class FeedbackLaw:
         return self.controllable.shape[1]
 
     @classmethod
-    def from_equilibrium(cls, result: EquilibriumResult) -> FeedbackLaw:
-        """The law of a solved equilibrium."""
-        game = result.game
-        policy = result.policy
+    def from_policy(cls, game: Game, policy: Policy) -> FeedbackLaw:
+        """The tables of ``policy`` on ``game``'s grids."""
         return cls(
             dt_h=game.dt_h,
             ess=np.ascontiguousarray(policy.ess),
@@ -52,3 +52,8 @@ class FeedbackLaw:
             shiftable_run=np.ascontiguousarray(policy.shiftable_run),
             controllable=np.ascontiguousarray(policy.controllable),
         )
+
+    @classmethod
+    def from_equilibrium(cls, result: EquilibriumResult) -> FeedbackLaw:
+        """The law of a solved equilibrium."""
+        return cls.from_policy(result.game, result.policy)
