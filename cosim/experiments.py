@@ -56,10 +56,15 @@ def mode_table(results: dict[Mode, EquilibriumResult]) -> tuple[pd.DataFrame, pd
     return pd.DataFrame(rows), pd.concat(per_cluster, ignore_index=True)
 
 
+#: Revision of the mean-field model's discretisation: part of every game's hash, so
+#: equilibria cached under an earlier model are never reused (2: EVs leave inside a step).
+MODEL_REVISION = "2"
+
+
 def game_hash(game: Game) -> str:
     """Hash of everything that determines a game's equilibria (not the scenario's name)."""
     fields = set(GameConfig.model_fields)
-    payload = game.config.model_dump_json(include=fields).encode()
+    payload = (MODEL_REVISION + game.config.model_dump_json(include=fields)).encode()
     return hashlib.sha256(payload).hexdigest()
 
 

@@ -26,6 +26,11 @@ class BatteryGrid:
     noise_idx: np.ndarray
     noise_w: np.ndarray
     depart: np.ndarray
+    """Probability of leaving during step ``k`` if plugged in at its start, ``(K,)``."""
+    leave_at: np.ndarray
+    """Fractions of step ``k`` spent plugged in before leaving: quadrature nodes ``(K, G)`` ..."""
+    leave_w: np.ndarray
+    """... and their weights ``(K, G)``."""
     depart_cost: np.ndarray
     trip_idx: np.ndarray
     trip_w: np.ndarray
@@ -52,6 +57,8 @@ class BatteryGrid:
             self.noise_idx,
             self.noise_w,
             self.depart,
+            self.leave_at,
+            self.leave_w,
             self.depart_cost,
             self.trip_idx,
             self.trip_w,
@@ -102,6 +109,28 @@ def discretised_normal(points: np.ndarray, mean: float, std: float) -> np.ndarra
     return mass / mass.sum()
 
 
+#: Gauss–Legendre nodes over the part of a step an EV stays before it leaves.
+DEPARTURE_NODES = 4
+
+
+def departure_quadrature(
+    window: tuple[float, float], step_hours: np.ndarray, dt_h: float, nodes: int = DEPARTURE_NODES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where in a step a departing EV leaves: fractions of the step and weights, ``(K, G)``.
+
+    Departure times are uniform on ``window``, so given a departure during
+    step ``k`` the time spent plugged in is uniform on the window's overlap
+    with the step; Gauss–Legendre nodes on that overlap, as fractions of ``Δt``.
+    """
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    x, w = 0.5 * (x + 1.0), 0.5 * w
+    start = np.asarray(step_hours, dtype=float)
+    a = np.clip(window[0], start, start + dt_h)
+    b = np.clip(window[1], start, start + dt_h)
+    at = ((a - start)[:, None] + (b - a)[:, None] * x[None, :]) / dt_h
+    return at, np.broadcast_to(w, at.shape).copy()
+
+
 def build_battery_grid(
     device: StorageConfig,
     soe_points: int,
@@ -126,6 +155,7 @@ def build_battery_grid(
     steps = len(step_hours)
     if isinstance(device, EVConfig):
         depart = devices.uniform_window_hazard(device.departure_window_h, step_hours, dt_h)
+        leave_at, leave_w = departure_quadrature(device.departure_window_h, step_hours, dt_h)
         arrive = devices.uniform_window_hazard(device.arrival_window_h, step_hours, dt_h)
         depart_cost = devices.departure_penalty(
             soe, device.departure_target_kwh, device.departure_penalty
@@ -135,6 +165,7 @@ def build_battery_grid(
         trip_idx, trip_w = _jump_map(soe, -trip, pt)
     else:
         depart = np.zeros(steps)
+        leave_at, leave_w = np.ones((steps, 1)), np.ones((steps, 1))
         arrive = np.zeros(steps)
         depart_cost = np.zeros(soe_points)
         trip_idx, trip_w = _jump_map(soe, np.zeros(1), np.ones(1))
@@ -145,6 +176,8 @@ def build_battery_grid(
         noise_idx=noise_idx,
         noise_w=noise_w,
         depart=depart,
+        leave_at=leave_at,
+        leave_w=leave_w,
         depart_cost=depart_cost,
         trip_idx=trip_idx,
         trip_w=trip_w,

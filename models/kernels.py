@@ -10,9 +10,13 @@ chain. One step of the scheme, for a connected battery at grid point ``i``:
    continuous ``u`` replaces the switching rules (23)–(27);
 2. SoE noise ``σ√Δt·Z`` moves each grid point by Gauss–Hermite nodes, again
    split linearly and clipped (a row-stochastic matrix ``N``);
-3. (EV) departure with hazard ``h_d``: the departure penalty, then the trip
-   energy (Gauss–Hermite nodes) moves it to the away layer; away EVs arrive
-   with hazard ``h_a``.
+3. (EV) a plugged-in EV leaves *during* the step with hazard ``h_d``, at a
+   uniform time inside the departure window's overlap with the step (as the
+   co-simulation draws it; Gauss–Legendre nodes ``F`` over the fraction of
+   the step): it has then moved ``F·Δb(u)``, drawn and paid ``F·e(u)``, worn
+   ``F·κu²Δt``, takes no SoE noise, pays the departure penalty and the trip
+   energy (Gauss–Hermite nodes) moves it to the away layer. Away EVs arrive
+   with hazard ``h_a`` and are plugged in from the next step.
 
 The HJB takes expectations of the next value through exactly these transition
 weights and the FPK eq. (28) pushes mass through their transpose, so the
@@ -134,6 +138,120 @@ def _minimise_moves(
             control[i] = max(best_d / down_max, -1.0)
 
 
+@njit(cache=True)
+def _leaving_continuation(
+    d: float,
+    b: float,
+    stay: np.ndarray,
+    gone: np.ndarray,
+    hd: float,
+    at: np.ndarray,
+    w: np.ndarray,
+    soe_min: float,
+    inv_spacing: float,
+) -> float:
+    """``(1 − h_d)·W_stay(b + d) + h_d·Σ_n w_n·W_gone(b + F_n d)``, both interpolated linearly."""
+    n = stay.shape[0]
+    out = 0.0
+    for q in range(-1, at.shape[0]):
+        f = 1.0 if q < 0 else at[q]
+        table = stay if q < 0 else gone
+        weight = (1.0 - hd) if q < 0 else hd * w[q]
+        pos = min(max((b + f * d - soe_min) * inv_spacing, 0.0), n - 1.0)
+        j = min(int(pos), n - 2)
+        t = pos - j
+        out += weight * ((1.0 - t) * table[j] + t * table[j + 1])
+    return out
+
+
+@njit(cache=True)
+def _minimise_leaving(
+    stay: np.ndarray,
+    gone: np.ndarray,
+    hd: float,
+    at: np.ndarray,
+    w: np.ndarray,
+    soe_min: float,
+    spacing: float,
+    price_dt: float,
+    charge_kw: float,
+    discharge_kw: float,
+    efficiency: float,
+    degradation: float,
+    dt_h: float,
+    value: np.ndarray,
+    control: np.ndarray,
+) -> None:
+    """Exact minimiser of one HJB step of a plugged-in EV that may leave during it, eq. (22).
+
+    At grid point ``i`` it minimises over the full-step energy move ``d``
+    ``a·(π·e(d) + κ·u(d)²·Δt) + (1 − h_d)·W_stay(b_i + d) + h_d·Σ_n w_n·W_gone(b_i + F_n d)``
+    with ``a = 1 − h_d + h_d·Σ_n w_n F_n`` (the expected part of the step
+    plugged in). The continuation is piecewise linear in ``d`` with kinks where
+    ``b_i + d`` or one of ``b_i + F_n d`` crosses a grid point; between kinks
+    the objective is a convex quadratic whose minimum is the clamped vertex.
+    Every segment in reach is examined.
+    """
+    n_soe = stay.shape[0]
+    inv_spacing = 1.0 / spacing
+    up_max = efficiency * charge_kw * dt_h
+    down_max = discharge_kw * dt_h / efficiency
+    plugged = 1.0 - hd
+    for q in range(at.shape[0]):
+        plugged += hd * w[q] * at[q]
+    lin_up = plugged * price_dt / (efficiency * dt_h)
+    quad_up = plugged * degradation * dt_h / (efficiency * charge_kw * dt_h) ** 2
+    lin_down = plugged * price_dt * efficiency / dt_h
+    quad_down = plugged * degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2
+    kinks = np.empty((n_soe + 1) * (at.shape[0] + 1) + 2)
+    for i in range(n_soe):
+        b = soe_min + i * spacing
+        lo = -min(down_max, i * spacing)
+        hi = min(up_max, (n_soe - 1 - i) * spacing)
+        count = 0
+        kinks[count] = lo
+        kinks[count + 1] = hi
+        kinks[count + 2] = 0.0
+        count += 3
+        for q in range(-1, at.shape[0]):
+            f = 1.0 if q < 0 else at[q]
+            if f <= 1e-12:
+                continue
+            first = max(int(np.floor(i + lo * f / spacing)), 0)
+            last = min(int(np.ceil(i + hi * f / spacing)), n_soe - 1)
+            for j in range(first, last + 1):  # grid points b_i + F·d can reach
+                d = (j - i) * spacing / f
+                if lo < d < hi:
+                    kinks[count] = d
+                    count += 1
+        points = np.sort(kinks[:count])
+        best = np.inf
+        best_d = 0.0
+        c0 = _leaving_continuation(points[0], b, stay, gone, hd, at, w, soe_min, inv_spacing)
+        for s_ in range(count - 1):
+            d0, d1 = points[s_], points[s_ + 1]
+            c1 = _leaving_continuation(d1, b, stay, gone, hd, at, w, soe_min, inv_spacing)
+            if d1 - d0 <= 1e-15:
+                c0 = c1
+                continue
+            slope = (c1 - c0) / (d1 - d0)
+            mid = 0.5 * (d0 + d1)
+            lin, quad = (lin_up, quad_up) if mid > 0.0 else (lin_down, quad_down)
+            d = d0 if quad <= 0.0 else min(max(-(lin + slope) / (2.0 * quad), d0), d1)
+            if quad <= 0.0 and lin * d1 + slope * (d1 - d0) < lin * d0:
+                d = d1
+            cost = lin * d + quad * d * d + c0 + slope * (d - d0)
+            if cost < best:
+                best = cost
+                best_d = d
+            c0 = c1
+        value[i] = best
+        if best_d > 0.0:
+            control[i] = min(best_d / up_max, 1.0)
+        else:
+            control[i] = max(best_d / down_max, -1.0)
+
+
 @njit(parallel=True, cache=True)
 def battery_backward(
     price: np.ndarray,
@@ -147,6 +265,8 @@ def battery_backward(
     noise_idx: np.ndarray,
     noise_w: np.ndarray,
     depart: np.ndarray,
+    leave_at: np.ndarray,
+    leave_w: np.ndarray,
     depart_cost: np.ndarray,
     trip_idx: np.ndarray,
     trip_w: np.ndarray,
@@ -172,6 +292,9 @@ def battery_backward(
         Row-stochastic SoE noise map, shape ``(S, Q)``.
     depart, arrive
         Per-step departure / arrival hazards, shape ``(K,)`` (zeros for a home ESS).
+    leave_at, leave_w
+        Fractions of the step an EV leaving during it was still plugged in
+        (quadrature nodes and weights), shape ``(K, G)``.
     depart_cost
         Departure penalty at each grid point [$], shape ``(S,)``.
     trip_idx, trip_w
@@ -199,13 +322,29 @@ def battery_backward(
             ha = arrive[k]
             for i in range(n_soe):
                 value_away[p, k, i] = ha * v_next[i] + (1.0 - ha) * va_next[i]
+            _apply_rows(noise_idx, noise_w, v_next, after_noise)
             if hd > 0.0:
                 _apply_rows(trip_idx, trip_w, va_next, trip_value)
                 for i in range(n_soe):
-                    blend[i] = (1.0 - hd) * v_next[i] + hd * (depart_cost[i] + trip_value[i])
-            else:
-                blend[:] = v_next
-            _apply_rows(noise_idx, noise_w, blend, after_noise)
+                    blend[i] = depart_cost[i] + trip_value[i]
+                _minimise_leaving(
+                    after_noise,
+                    blend,
+                    hd,
+                    leave_at[k],
+                    leave_w[k],
+                    soe_min,
+                    spacing,
+                    price[p, k] * dt_h,
+                    charge_kw,
+                    discharge_kw,
+                    efficiency,
+                    degradation,
+                    dt_h,
+                    value[p, k],
+                    control[p, k],
+                )
+                continue
             for j in range(n_soe - 1):
                 slopes[j] = (after_noise[j + 1] - after_noise[j]) / spacing
             _minimise_moves(
@@ -221,6 +360,17 @@ def battery_backward(
                 value[p, k],
                 control[p, k],
             )
+
+
+@njit(cache=True)
+def _split(y: float, mass: float, soe_min: float, spacing: float, out: np.ndarray) -> None:
+    """Add ``mass`` at SoE ``y`` to ``out``, split linearly between the two nearest grid points."""
+    n_soe = out.shape[0]
+    pos = (y - soe_min) / spacing
+    j = min(max(int(np.floor(pos)), 0), n_soe - 2)
+    t = min(max(pos - j, 0.0), 1.0)
+    out[j] += (1.0 - t) * mass
+    out[j + 1] += t * mass
 
 
 @njit(cache=True)
@@ -271,6 +421,8 @@ def battery_forward(
     noise_idx: np.ndarray,
     noise_w: np.ndarray,
     depart: np.ndarray,
+    leave_at: np.ndarray,
+    leave_w: np.ndarray,
     depart_cost: np.ndarray,
     trip_idx: np.ndarray,
     trip_w: np.ndarray,
@@ -315,43 +467,41 @@ def battery_forward(
         for k in range(n_steps):
             mu = density[p, k]
             mu_a = density_away[p, k]
+            hd = depart[k]
+            ha = arrive[k]
+            at = leave_at[k]
+            wt = leave_w[k]
+            plugged = 1.0 - hd
+            for q in range(at.shape[0]):
+                plugged += hd * wt[q] * at[q]
             post[:] = 0.0
+            moved[:] = 0.0
             drawn = 0.0
             for i in range(n_soe):
                 m = mu[i]
                 if m == 0.0:
                     continue
+                b = soe_min + i * spacing
                 u = control[p, k, i]
                 y, g = battery_move(
-                    soe_min + i * spacing,
-                    u,
-                    soe_min,
-                    soe_max,
-                    charge_kw,
-                    discharge_kw,
-                    efficiency,
-                    dt_h,
+                    b, u, soe_min, soe_max, charge_kw, discharge_kw, efficiency, dt_h
                 )
-                drawn += m * g
-                cost += m * degradation * u * u * dt_h
-                pos = (y - soe_min) / spacing
-                j = min(max(int(np.floor(pos)), 0), n_soe - 2)
-                w = min(max(pos - j, 0.0), 1.0)
-                post[j] += (1.0 - w) * m
-                post[j + 1] += w * m
+                drawn += plugged * m * g
+                cost += plugged * m * degradation * u * u * dt_h
+                _split(y, (1.0 - hd) * m, soe_min, spacing, post)
+                if hd > 0.0:  # leaving during the step, after the fraction F of it
+                    for q in range(at.shape[0]):
+                        _split(b + at[q] * (y - b), hd * wt[q] * m, soe_min, spacing, moved)
             power[p, k] = drawn
             noisy[:] = 0.0
             _scatter_rows(noise_idx, noise_w, post, noisy)
-            hd = depart[k]
-            ha = arrive[k]
             nxt = density[p, k + 1]
             nxt_a = density_away[p, k + 1]
             for i in range(n_soe):
-                nxt[i] = (1.0 - hd) * noisy[i] + ha * mu_a[i]
+                nxt[i] = noisy[i] + ha * mu_a[i]
                 nxt_a[i] = (1.0 - ha) * mu_a[i]
             if hd > 0.0:
                 for i in range(n_soe):
-                    moved[i] = hd * noisy[i]
                     cost += moved[i] * depart_cost[i]
                 _scatter_rows(trip_idx, trip_w, moved, nxt_a)
         final = density[p, n_steps]
