@@ -8,14 +8,13 @@ price. ``i``'s best response is then a dynamic program over its own state whose
 stage cost averages, over Monte Carlo samples of the others' aggregates at that
 step, ``e_i · π_p(others + e_i)`` — nonlinear in ``e_i`` through its own term.
 
-Deviation class (the documented reduction): the deviator re-optimises its
-**home battery (ESS)** by an exact DP on the ESS SoE grid, with a discrete
-control set (plus the law's own control at each point) and the stage cost
-above, in which its other devices' exchange (base load − PV, EV, shiftable,
-controllable, all played by the law) enters as sampled from the law's runs.
-Its EV, shiftable appliance and controllable load keep the law. A best
-response inside a smaller class bounds the gap from below: the numbers here
-are ``ε_N^{local, ESS}`` ≤ ``ε_N^{local}``. See ``docs/epsilon.md``.
+Deviation class: with local information the deviator re-optimises **all its
+devices jointly** — an exact DP over (ESS SoE, EV SoE, EV plugged in / away,
+shiftable quanta left) with every control at once and the controllable load
+inside the stage cost (:mod:`cosim.joint_deviation`); its EV ownership is
+part of its state. With full information the DP is approximate and, to stay
+small, re-optimises the home battery only (:func:`ess_best_response_full`).
+See ``docs/epsilon.md``.
 
 Estimation: the DP is built on ``build`` replications (the law's runs); the
 gap is measured on fresh replications, each simulated twice — the law, then
@@ -34,9 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cosim import hems
 from cosim.engine import CoSimulation
+from cosim.joint_deviation import JointDeviation, cluster_stage_price, joint_policy
 from cosim.montecarlo import engine_seed
-from market.pricing import Mode, mode_weights, price_curve
+from market.pricing import Mode
 from models import kernels
 from models.equilibrium import EquilibriumResult
 from models.feedback import FeedbackLaw
@@ -49,7 +50,7 @@ INFO_LOCAL = "local"
 INFO_FULL = "full"
 #: Bins of the observed aggregate in the full-information DP.
 FULL_BINS = 3
-#: Controls of the deviator's ESS DP (besides the law's own control at each point).
+#: Controls of the full-information ESS DP (besides the law's own control at each point).
 DEVIATION_CONTROLS = 81
 
 
@@ -87,6 +88,15 @@ class LawUnderTest:
         """The lookup tables every HEMS applies."""
         return FeedbackLaw.from_policy(self.game, self.policy)
 
+    def exploitability(self) -> np.ndarray:
+        """Mean-field exploitability of the law at its own prices, ``(M,)`` [$].
+
+        Expected daily cost of a household playing the law minus that of an
+        exact best response over every device (:func:`models.response.best_response`):
+        the limit of ``ε^{local}_N`` for a law that is not an equilibrium.
+        """
+        return self.cost - best_response(self.game, self.stage_price)[1]
+
     def ess_exploitability(self) -> np.ndarray:
         """Mean-field gain of re-optimising the ESS alone at the law's prices, ``(M,)`` [$].
 
@@ -116,13 +126,15 @@ class LawUnderTest:
 
 
 class DeviationSimulation(CoSimulation):
-    """The co-simulation with household ``deviator`` applying its own ESS table.
+    """The co-simulation with household ``deviator`` playing its own policy.
 
-    Every other household — and every other device of the deviator — applies
-    ``law``. The deviator's table sits in an extra "cluster" row of the law
-    handed to the HEMS kernel only; the aggregators, books and prices still
-    count it in its own cluster. ``watch`` households have their per-step
-    total and ESS energies recorded.
+    Every other household applies ``law``. The deviator's controls sit in an
+    extra "cluster" row of the law handed to the HEMS kernel only; the
+    aggregators, books and prices still count it in its own cluster. Its
+    policy is either ``joint`` (all devices, re-solved at its state each step),
+    an ESS table ``deviation`` ``(K, S)``, or ``full`` (ESS tables per bin of
+    the last cleared aggregate). ``watch`` households have their per-step
+    total, ESS and base-load − PV energies recorded.
     """
 
     def __init__(
@@ -130,6 +142,7 @@ class DeviationSimulation(CoSimulation):
         *args,
         deviator: int | None = None,
         deviation: np.ndarray | None = None,
+        joint: JointDeviation | None = None,
         watch: np.ndarray | None = None,
         full: tuple[np.ndarray, np.ndarray] | None = None,
         **kwargs,
@@ -142,19 +155,29 @@ class DeviationSimulation(CoSimulation):
         self.watch = np.asarray(watch if watch is not None else [], dtype=np.int64)
         self.watch_total: list[np.ndarray] = []
         self.watch_ess: list[np.ndarray] = []
-        if deviator is None or deviation is None:
-            self._extended = None
+        self.watch_exo: list[np.ndarray] = []
+        self._extended = None
+        self._joint = None
+        self._ctrl_u: list[float] = []
+        if deviator is None or (deviation is None and joint is None):
             return
         law, p = self.law, int(self.population.cluster[deviator])
+        if joint is not None:
+            self._joint = joint.policy(bool(self.population.has_ev[deviator]))
+            deviation = law.ess[p]
         cluster = self.population.cluster.copy()
         cluster[deviator] = self.game.n_clusters
+
+        def extend(table: np.ndarray, row: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(np.concatenate([table, row[None]]))
+
         self._extended = (
             p,
             cluster,
-            np.ascontiguousarray(np.concatenate([law.ess, deviation[None]])),
-            np.ascontiguousarray(np.concatenate([law.ev, law.ev[p : p + 1]])),
-            np.ascontiguousarray(np.concatenate([law.shiftable_run, law.shiftable_run[p : p + 1]])),
-            np.ascontiguousarray(np.concatenate([law.controllable, law.controllable[p : p + 1]])),
+            extend(law.ess, deviation),
+            extend(law.ev, law.ev[p]),
+            extend(law.shiftable_run, law.shiftable_run[p]),
+            extend(law.controllable, law.controllable[p]),
         )
 
     def _compiled_step(self, step: int, k: int) -> None:
@@ -162,15 +185,28 @@ class DeviationSimulation(CoSimulation):
             super()._compiled_step(step, k)
             return
         p, cluster, ess, ev, shift, ctrl = self._extended
-        pop, prm = self.population, self.kernel_params
+        pop, prm, i = self.population, self.kernel_params, self.deviator
         if self.full is not None:  # the deviator reads its cluster's last cleared aggregate
             table, edges = self.full
             b = 0
             if k > 0:
                 lo, hi = pop.offsets[p], pop.offsets[p + 1]
-                others = self.interval_energy[lo:hi].sum() - self.interval_energy[self.deviator]
+                others = self.interval_energy[lo:hi].sum() - self.interval_energy[i]
                 b = int(np.searchsorted(edges[k - 1], others / ((hi - lo) * self.dt_h), "right"))
             ess[-1, k] = table[k, b]
+        if self._joint is not None:  # the deviator's one-step problem at its own state
+            law = self.law
+            u_e, u_v, run, u_c = self._joint.act(
+                k,
+                float(pop.ess_soe[i]),
+                float(pop.ev_soe[i]),
+                bool(pop.ev_connected[i]),
+                int(pop.shift_left[i]),
+                hems.law_control(law.ess[p, k], *law.ess_grid[:2], float(pop.ess_soe[i])),
+                hems.law_control(law.ev[p, k], *law.ev_grid[:2], float(pop.ev_soe[i])),
+            )
+            ess[-1, k], ev[-1, k], shift[-1, k], ctrl[-1, k] = u_e, u_v, run, u_c
+            self._ctrl_u.append(u_c)
         self._run_kernel(
             step,
             k,
@@ -185,9 +221,23 @@ class DeviationSimulation(CoSimulation):
 
     def _close_interval(self, step: int) -> None:
         ess = self.energy[self.watch, 1].copy()
+        exo = self.energy[self.watch, 0].copy()
         super()._close_interval(step)
         self.watch_total.append(self.interval_energy[self.watch].copy())
         self.watch_ess.append(ess)
+        self.watch_exo.append(exo)
+
+    def _end_day(self, day: int) -> None:
+        """The engine charges the law's discomfort; the joint deviator pays its own."""
+        super()._end_day(day)
+        if self._joint is None or not self._ctrl_u:
+            return
+        p = self._extended[0]
+        own = np.sum(np.square(self._ctrl_u))
+        law = np.sum(np.square(self.law.controllable[p, : len(self._ctrl_u)]))
+        cc = self.game.config.household.controllable
+        self.rec.private[day, self.deviator] += cc.discomfort * self.dt_h * (own - law)
+        self._ctrl_u = []
 
 
 def _run(
@@ -198,6 +248,7 @@ def _run(
     deviation: np.ndarray | None = None,
     watch: np.ndarray | None = None,
     full: tuple[np.ndarray, np.ndarray] | None = None,
+    joint: JointDeviation | None = None,
 ) -> DeviationSimulation:
     sim = DeviationSimulation(
         law.game,
@@ -207,6 +258,7 @@ def _run(
         seed=seed,
         deviator=deviator,
         deviation=deviation,
+        joint=joint,
         watch=watch,
         full=full,
     )
@@ -227,7 +279,8 @@ class SampleOthers:
     """Replication of the build phase: the law's run, seen from each cluster's deviator.
 
     Rows per (cluster ``p``, step ``k``): the realised cluster means ``m_q``
-    of every cluster, the deviator's total exchange and its ESS part [kWh].
+    of every cluster [kW], the deviator's total exchange, its ESS part and its
+    base load − PV [kWh], and whether it owns an EV.
     """
 
     law: LawUnderTest
@@ -239,12 +292,15 @@ class SampleOthers:
         m = sim.rec.m  # (K, M)
         total = np.array(sim.watch_total)  # (K, M)
         ess = np.array(sim.watch_ess)
+        exo = np.array(sim.watch_exo)
         k_steps, n_clusters = m.shape
         rows = {
             "cluster": np.repeat(np.arange(n_clusters), k_steps),
             "step": np.tile(np.arange(k_steps), n_clusters),
             "own_kwh": total.T.ravel(),
             "own_ess_kwh": ess.T.ravel(),
+            "own_exo_kwh": exo.T.ravel(),
+            "has_ev": np.repeat(sim.population.has_ev[watch].astype(bool), k_steps),
         }
         for q in range(n_clusters):
             rows[f"m_{q}"] = np.tile(m[:, q], n_clusters)
@@ -257,8 +313,9 @@ class MeasureGap:
 
     law: LawUnderTest
     households: np.ndarray
-    deviations: np.ndarray | FullInformationTables
-    """The deviators' ESS tables, ``(M, K, S)`` (local) or :class:`FullInformationTables`."""
+    deviations: list[JointDeviation] | np.ndarray | FullInformationTables
+    """Per cluster: the joint policies (local), ESS tables ``(M, K, S)``, or full-information
+    tables."""
 
     def __call__(self, replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
         seed = engine_seed(seq)
@@ -273,6 +330,10 @@ class MeasureGap:
             if isinstance(self.deviations, FullInformationTables):
                 full = (self.deviations.tables[p], self.deviations.edges[p])
                 dev = _run(self.law, self.households, seed, deviator=int(i), full=full)
+            elif isinstance(self.deviations, list):
+                dev = _run(
+                    self.law, self.households, seed, deviator=int(i), joint=self.deviations[p]
+                )
             else:
                 dev = _run(
                     self.law, self.households, seed, deviator=int(i), deviation=self.deviations[p]
@@ -284,6 +345,7 @@ class MeasureGap:
                     "j_law": float(cost[i]),
                     "j_dev": j_dev,
                     "gap": float(cost[i]) - j_dev,
+                    "has_ev": bool(base.population.has_ev[i]),
                     "cluster_mean_cost": float(cluster_mean[p]),
                     "j_inf": float(self.law.cost[p]),
                     "price_error": price_error,
@@ -293,23 +355,6 @@ class MeasureGap:
 
 
 # --------------------------------------------------------------------------- the DP
-
-
-def cluster_stage_price(game: Game, mode: Mode, k: int, p: int, m: np.ndarray) -> np.ndarray:
-    """``π_p(k)`` for cluster means ``m`` of shape ``(..., M)`` — the engine's clearing rule."""
-    cp = game.clusters
-    pr = game.config.prices
-    p_g = float(game.grid_price[k])
-    rpc = price_curve(
-        m[..., p], p_g, cp.rpc_network_charge[p], cp.rpc_slope[p], pr.rpc.floor, pr.rpc.smoothing
-    )
-    seen = (m * cp.shares) @ game.weights.T  # A_q = Σ_r W_qr λ_r m_r
-    agg = seen[..., p] if pr.coc_aggregate == "per_cluster" else seen @ cp.shares
-    coc = price_curve(
-        agg, p_g, cp.coc_network_charge[p], cp.coc_slope[p], pr.coc.floor, pr.coc.smoothing
-    )
-    w = mode_weights(mode, pr.weights, game.step_hours)[k]
-    return w[0] * rpc + w[1] * coc + w[2] * p_g
 
 
 def _ess_stage(
@@ -357,10 +402,16 @@ def _after_noise(law: LawUnderTest, value: np.ndarray) -> np.ndarray:
     return out
 
 
-def ess_best_response(
+def joint_best_response(
     law: LawUnderTest, samples: pd.DataFrame, households: np.ndarray
-) -> np.ndarray:
-    """The deviators' ESS tables, local information: exact DP with the sampled own-term price.
+) -> list[JointDeviation]:
+    """The deviators' joint best responses, local information, one per cluster.
+
+    For each cluster and each deviator type (owns an EV or not), the exact DP
+    of :func:`cosim.joint_deviation.joint_policy` on the build samples of that
+    cluster in which the deviator had that type — the others' aggregate
+    depends on it (one EV fewer among them) — or on all of the cluster's
+    samples when fewer than two match.
 
     Parameters
     ----------
@@ -370,25 +421,18 @@ def ess_best_response(
         Rows of :class:`SampleOthers` from the build replications.
     households
         ``N_p`` per cluster.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``u(p, k, SoE grid point)``, ``(M, K, S)``, in the law's table format.
     """
-    game = law.game
-    soe = game.ess.soe
-    m_count, k_steps, s = law.policy.ess.shape
-    out = np.empty((m_count, k_steps, s))
-    for p in range(m_count):
+    out = []
+    for p in range(law.game.n_clusters):
         rows = samples[samples["cluster"] == p]
-        value = game.ess.terminal.astype(float).copy()
-        for k in range(k_steps - 1, -1, -1):
-            u, stage, nxt = _ess_stage(law, rows[rows["step"] == k], p, k, households)
-            total = stage.mean(axis=-1) + np.interp(nxt, soe, _after_noise(law, value))
-            best = np.argmin(total, axis=1)
-            out[p, k] = u[np.arange(s), best]
-            value = total[np.arange(s), best]
+        typed = {}
+        for has_ev in (True, False):
+            match = rows[rows["has_ev"] == has_ev]
+            use = match if match["replication"].nunique() >= 2 else rows
+            typed[has_ev] = joint_policy(
+                law.game, law.mode, law.policy, p, use, int(households[p]), has_ev
+            )
+        out.append(JointDeviation(p, typed[True], typed[False]))
     return out
 
 
@@ -509,7 +553,7 @@ def estimate_epsilon_nash(
     give the samples of the others' aggregates for the deviator's DP; the
     measured replications (children of ``SeedSequence([seed, 1])``) are fresh.
     Both phases run through :func:`cosim.montecarlo.run_replications` in
-    ``directory/build`` and ``directory/measure-buildB`` and resume from there
+    ``directory/samples`` and ``directory/measure-buildB-{joint,full}`` and resume from there
     (the measured gaps depend on the deviation built from ``B`` replications,
     hence the name; a directory belongs to one law, scenario and size).
     """
@@ -528,7 +572,7 @@ def estimate_epsilon_nash(
         SampleOthers(law, hh),
         build,
         build_seed,
-        directory / "build",
+        directory / "samples",
         workers=workers,
         scheduler=scheduler,
         progress=progress,
@@ -538,14 +582,14 @@ def estimate_epsilon_nash(
     if info == INFO_FULL:
         tables = ess_best_response_full(law, samples, hh)
     elif info == INFO_LOCAL:
-        tables = ess_best_response(law, samples, hh)
+        tables = joint_best_response(law, samples, hh)
     else:
         raise ValueError(f"information set {info!r}: expected 'local' or 'full'")
     gaps = run_replications(
         MeasureGap(law, hh, tables),
         replications,
         measure_seed,
-        directory / (f"measure-build{build}" + ("-full" if info == INFO_FULL else "")),
+        directory / (f"measure-build{build}-" + ("full" if info == INFO_FULL else "joint")),
         workers=workers,
         scheduler=scheduler,
         progress=progress,
@@ -643,11 +687,10 @@ __all__ = [
     "LawUnderTest",
     "MeasureGap",
     "SampleOthers",
-    "cluster_stage_price",
-    "ess_best_response",
     "ess_best_response_full",
     "estimate_epsilon_nash",
     "fit_rate",
+    "joint_best_response",
     "mean_ci",
     "summarise_gaps",
 ]

@@ -83,7 +83,7 @@ def test_gmfg_gap_is_nonnegative_within_ci_and_reproducible(gmfg, tmp_path):
 def test_a_non_equilibrium_law_keeps_its_gap(game, tmp_path):
     """The best response to the flat grid price: ε_N tends to its mean-field exploitability."""
     flat = LawUnderTest.flat_price_response(game, "coc")
-    exploit = flat.ess_exploitability()
+    exploit = flat.exploitability()
     assert exploit.max() > 1e-3
     small = estimate_epsilon_nash(flat, 2, 12, 3, tmp_path / "small", build_replications=6)
     large = estimate_epsilon_nash(flat, 200, 12, 3, tmp_path / "large", build_replications=6)
