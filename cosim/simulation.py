@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from cosim.engine import BOOK_FIELDS, CoSimulation
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult
 from models.feedback import FeedbackLaw
+
+#: The tables of a :class:`SimulationResult`, in the order they are written.
+_TABLES = ("aggregates", "households", "events", "trajectories", "market")
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,53 @@ class SimulationResult:
     market: pd.DataFrame
     """Net demand of the population per market interval."""
     checks: dict[str, float]
+    """Worst relative residuals of the energy and money books, and the SoE bound excess."""
     seconds: float
+    """Wall-clock time of the run [s]."""
 
-    def save(self, directory: Path) -> None:
-        """Write every table as Parquet into ``directory``."""
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """The result's tables, keyed by name.
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            ``"aggregates"`` (per step and cluster), ``"households"`` (per
+            household and day), ``"events"`` (EV plug-out / plug-in),
+            ``"trajectories"`` (recorded households, per step) and ``"market"``
+            (net demand per market interval); the columns are documented on
+            the attributes of the same names.
+        """
+        return {name: getattr(self, name) for name in _TABLES}
+
+    def save(self, directory: str | Path) -> None:
+        """Write every table as Parquet, and the checks and run time as JSON, into ``directory``.
+
+        Parameters
+        ----------
+        directory
+            Created if needed; ``NAME.parquet`` per table of :meth:`to_pandas`
+            and ``simulation.json``.
+        """
+        directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("aggregates", "households", "events", "trajectories", "market"):
-            getattr(self, name).to_parquet(directory / f"{name}.parquet", index=False)
+        for name, table in self.to_pandas().items():
+            table.to_parquet(directory / f"{name}.parquet", index=False)
+        info = {"checks": self.checks, "seconds": self.seconds}
+        (directory / "simulation.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> SimulationResult:
+        """Reload a result written by :meth:`save` (or by ``cosim simulate`` / ``cosim run``).
+
+        Parameters
+        ----------
+        directory
+            The directory holding the Parquet tables and ``simulation.json``.
+        """
+        directory = Path(directory)
+        info = json.loads((directory / "simulation.json").read_text())
+        tables = {name: pd.read_parquet(directory / f"{name}.parquet") for name in _TABLES}
+        return cls(**tables, checks=info["checks"], seconds=info["seconds"])
 
 
 def simulate(

@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,14 @@ from market.dispatch import DispatchOptions
 from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.metrics import ex_post_cost, imv, settling
-from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
+from market.network import (
+    Generator,
+    Line,
+    Network,
+    load_matpower,
+    pjm5bus,
+    redraw_costs_by_fuel,
+)
 from market.storage import StorageModel
 from market.wholesale_config import WholesaleScenario
 from models.fixed_point import run_fixed_point
@@ -274,6 +281,107 @@ class ExperimentResult:
     seconds: float
     storage: bool
 
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """The experiment's long tables (those ``cosim wholesale`` writes).
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            ``"steps"``: per replication, run and step — hub price, capacity
+            factors, shed and curtailed power, generation and ex-post cost,
+            storage power; ``"lmp"``: per replication, run, step and bus — LMP
+            and bid; ``"replications"``: one summary row per replication and
+            run (IMV, ex-post cost, settling, learners' policy values);
+            ``"aggregators"`` (runs with storage only): per step and
+            aggregator — SoE, action, storage power and the belief in play.
+        """
+        return result_tables(self)
+
+    def save(self, directory: str | Path) -> None:
+        """Write the tables (Parquet) and everything needed to reload the result.
+
+        Besides ``NAME.parquet`` for each table of :meth:`to_pandas`,
+        ``experiment.json`` holds the scenario, the run time, each
+        replication's network and summaries, and ``records.npz`` every
+        recorded array of every run.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, table in self.to_pandas().items():
+            table.to_parquet(directory / f"{name}.parquet", index=False)
+        arrays: dict[str, np.ndarray] = {}
+        reps = []
+        for rep in self.replications:
+            for run in ("with_storage", "without_storage"):
+                record = getattr(rep, run)
+                if record is not None:
+                    for f in fields(record):
+                        arrays[f"{rep.seed_index}/{run}/{f.name}"] = getattr(record, f.name)
+            reps.append(
+                {
+                    "seed_index": rep.seed_index,
+                    "network": asdict(rep.network),
+                    "summary": rep.summary,
+                    "learners": rep.learners,
+                }
+            )
+        np.savez_compressed(directory / "records.npz", **arrays)
+        info = {
+            "scenario": self.scenario.model_dump(mode="json"),
+            "seconds": self.seconds,
+            "storage": self.storage,
+            "replications": reps,
+        }
+        (directory / "experiment.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ExperimentResult:
+        """Reload a result written by :meth:`save` or by ``cosim wholesale``.
+
+        Parameters
+        ----------
+        directory
+            The directory holding ``experiment.json`` and ``records.npz``.
+        """
+        directory = Path(directory)
+        info = json.loads((directory / "experiment.json").read_text())
+        with np.load(directory / "records.npz") as data:
+            arrays = {key: data[key] for key in data.files}
+
+        def record(index: int, run: str) -> MarketRecord | None:
+            prefix = f"{index}/{run}/"
+            if prefix + "lmp" not in arrays:
+                return None
+            return MarketRecord(**{f.name: arrays[prefix + f.name] for f in fields(MarketRecord)})
+
+        reps = []
+        for rep in info["replications"]:
+            net = rep["network"]
+            network = Network(
+                **{
+                    **net,
+                    "buses": tuple(net["buses"]),
+                    "lines": tuple(Line(**line) for line in net["lines"]),
+                    "generators": tuple(Generator(**gen) for gen in net["generators"]),
+                    "demand_mw": tuple(net["demand_mw"]),
+                }
+            )
+            without = record(rep["seed_index"], "without_storage")
+            if without is None:
+                raise ValueError(f"{directory}: replication {rep['seed_index']} has no records")
+            reps.append(
+                Replication(
+                    rep["seed_index"],
+                    network,
+                    record(rep["seed_index"], "with_storage"),
+                    without,
+                    rep["summary"],
+                    rep["learners"],
+                )
+            )
+        scenario = WholesaleScenario.model_validate_json(json.dumps(info["scenario"]))
+        return cls(scenario, reps, info["seconds"], info["storage"])
+
     def summary(self) -> dict:
         """Means over seeds and the acceptance checks."""
         reps = self.replications
@@ -491,8 +599,7 @@ def cmd_wholesale(args: argparse.Namespace) -> int:
         bar.close()
     summary = result.summary()
     with atomic_directory(out) as tmp:
-        for name, table in result_tables(result).items():
-            table.to_parquet(tmp / f"{name}.parquet", index=False)
+        result.save(tmp)
         wholesale_figures.experiment_figures(result, tmp / "figures")
         command = "wholesale" + (" --no-storage" if not storage else "")
         write_json(tmp / "manifest.json", wholesale_manifest(loaded, command, {"summary": summary}))

@@ -26,8 +26,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from market.pricing import Mode
 from models.fixed_point import run_fixed_point
@@ -161,6 +163,42 @@ class EquilibriumResult:
     def mean_cost(self) -> float:
         """Population mean of the daily cost per household [$]."""
         return float(self.game.clusters.shares @ self.cost)
+
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """The result's tables, as written by :meth:`save`.
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            ``"prices"``: one row per cluster and step (prices, aggregates and
+            the mean flows of every device); ``"clusters"``: one row per
+            cluster (parameters, expected daily cost, exploitability);
+            ``"history"``: the fixed point's residuals per iteration.
+        """
+        from models.archive import equilibrium_tables
+
+        return equilibrium_tables(self)
+
+    def save(self, directory: str | Path) -> None:
+        """Write the result into ``directory`` (see :func:`models.archive.save_equilibrium`)."""
+        from models.archive import save_equilibrium
+
+        save_equilibrium(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, game: Game | None = None) -> EquilibriumResult:
+        """Reload a result written by :meth:`save` or ``cosim solve``, bit-identical.
+
+        Parameters
+        ----------
+        directory
+            The result directory (``game.json``, ``equilibrium.npz``, …).
+        game
+            The game, if already built (rebuilt from ``game.json`` otherwise).
+        """
+        from models.archive import load_equilibrium
+
+        return load_equilibrium(directory, game)
 
 
 def density_diagnostics(flow: Flow) -> tuple[float, float]:

@@ -1,0 +1,300 @@
+"""The Python API's experiment runners: the wholesale experiment and the ε-Nash study.
+
+These are what ``cosim wholesale`` and ``cosim epsilon`` compute, without the
+command line: they take a scenario (a path or an already loaded one), return a
+result object with ``.to_pandas()``, ``.save(directory)`` and
+``.load(directory)``, and write nothing unless asked to. The rest of the API
+(:func:`cosim.load_scenario`, :func:`cosim.build_game`,
+:func:`cosim.solve_equilibrium`, :func:`cosim.simulate`) is re-exported by
+:mod:`cosim` from where it lives.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from tqdm import tqdm
+
+from cosim import epsilon as _epsilon
+from cosim.epsilon import INFO_LOCAL, LawUnderTest, fit_rate
+from cosim.scenario import LoadedScenario, load_scenario
+from cosim.wholesale import ExperimentResult, run_experiment
+from cosim.wholesale_scenario import LoadedWholesale, load_wholesale_scenario, with_overrides
+from market.pricing import Mode
+from models.equilibrium import EquilibriumResult, solve_equilibrium
+from models.game import build_game
+
+__all__ = ["EpsilonStudy", "estimate_epsilon_nash", "run_wholesale"]
+
+
+def run_wholesale(
+    scenario: str | Path | LoadedWholesale,
+    *,
+    days: int | None = None,
+    seeds: int | None = None,
+    learner: Literal["dp", "rl"] | None = None,
+    network: str | Path | None = None,
+    storage: bool = True,
+    progress: bool = False,
+) -> ExperimentResult:
+    """Run seed 003's wholesale experiment, as ``cosim wholesale`` does, and return it.
+
+    Each of the scenario's ``seeds`` replications draws generator costs and
+    every step's weather and demand factors, then plays the aggregators'
+    learning (Algorithm 1 of seed 003) with storage and, on the same draws,
+    without it; economic dispatch with LMPs clears every step.
+
+    Parameters
+    ----------
+    scenario
+        A wholesale scenario file (TOML, e.g. ``scenarios/oahu37.toml``) or a
+        scenario loaded with :func:`cosim.load_wholesale_scenario`.
+    days
+        Days to simulate (overrides ``time.days``; the metrics' windows shrink
+        to fit).
+    seeds
+        Replications (overrides ``seeds``).
+    learner
+        ``"dp"`` (exact dynamic programming) or ``"rl"`` (tabular Q-learning);
+        overrides ``learning.learner``.
+    network
+        A MATPOWER case file (overrides ``network.file``), relative to the
+        working directory.
+    storage
+        Also run with storage (``False``: only the run without storage).
+    progress
+        Show a progress bar on standard error.
+
+    Returns
+    -------
+    ExperimentResult
+        Every replication's records; ``.summary()`` gives the means over seeds
+        and the acceptance checks, ``.to_pandas()`` the tables.
+
+    Raises
+    ------
+    cosim.ScenarioError
+        When the scenario (with the overrides) is invalid; every violation is listed.
+    """
+    loaded = (
+        scenario if isinstance(scenario, LoadedWholesale) else load_wholesale_scenario(scenario)
+    )
+    loaded = with_overrides(loaded, days=days, seeds=seeds, learner=learner, network_file=network)
+    s = loaded.scenario
+    total = s.seeds * s.time.days * s.slots * (2 if storage else 1)
+    with _bar(progress, total, "wholesale", "step") as update:
+        return run_experiment(loaded, storage=storage, on_step=update)
+
+
+@dataclass(frozen=True)
+class EpsilonStudy:
+    """ε_N of one feedback law at several population sizes, and its rate in N."""
+
+    table: pd.DataFrame
+    """One row per size: ``clusters`` (M), ``households_per_cluster``, ``households``
+    (N, their product), ``epsilon`` with its 95 % CI (``epsilon_lo``, ``epsilon_hi``)
+    [$ per household-day], ``worst_cluster``, ``bias`` (``J^N − J^∞``) and
+    ``price_error`` with their CIs, ``replications``, ``info`` and ``seconds``."""
+    gaps: pd.DataFrame
+    """Every paired replication: per size, replication and cluster, the deviator's
+    cost under the law (``j_law``) and deviating (``j_dev``), their difference
+    ``gap`` [$], the cluster's mean cost and its mean-field value ``j_inf``."""
+    rate: dict[str, float]
+    """Slope of ``log ε_N`` on ``log N`` (``slope``) with a bootstrap 95 % CI
+    (``slope_lo``, ``slope_hi``); NaN when fewer than two sizes have ε_N > 0."""
+    law: dict[str, object] = field(default_factory=dict)
+    """What identifies the law under test: ``label``, ``mode`` and, for the GMFG
+    law, whether its fixed point converged and its exploitability."""
+
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """The study's tables.
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            ``"epsilon"``: :attr:`table` (one row per size); ``"gaps"``:
+            :attr:`gaps` (every paired replication).
+        """
+        return {"epsilon": self.table, "gaps": self.gaps}
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``epsilon.parquet``, ``gaps.parquet`` and ``study.json`` (rate, law)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, table in self.to_pandas().items():
+            table.to_parquet(directory / f"{name}.parquet", index=False)
+        info = {"rate": self.rate, "law": self.law}
+        (directory / "study.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EpsilonStudy:
+        """Reload a study written by :meth:`save`.
+
+        Parameters
+        ----------
+        directory
+            The directory holding ``epsilon.parquet``, ``gaps.parquet`` and ``study.json``.
+        """
+        directory = Path(directory)
+        info = json.loads((directory / "study.json").read_text())
+        return cls(
+            table=pd.read_parquet(directory / "epsilon.parquet"),
+            gaps=pd.read_parquet(directory / "gaps.parquet"),
+            rate=info["rate"],
+            law=info["law"],
+        )
+
+
+def estimate_epsilon_nash(
+    scenario: str | Path | LoadedScenario | EquilibriumResult,
+    sizes: Sequence[int] = (2, 20),
+    reps: int = 8,
+    *,
+    seed: int | None = None,
+    work: str | Path | None = None,
+    mode: Mode | str | None = None,
+    law: Literal["gmfg", "flat"] = "gmfg",
+    build_reps: int | None = None,
+    info: Literal["local", "full"] = INFO_LOCAL,
+    workers: int = 1,
+    progress: bool = False,
+) -> EpsilonStudy:
+    """ε-Nash gap ε_N of a feedback law at several population sizes (``M`` fixed).
+
+    For each size, one household per cluster deviates to its best response
+    (dynamic programming over its own state, against sampled aggregates of the
+    others) while everyone else applies the law; ε_N is the largest mean paired
+    gain over clusters, with a confidence interval over replications
+    (:func:`cosim.epsilon.estimate_epsilon_nash`). The rate of ε_N in the total
+    number of households is fitted with a bootstrap CI. See ``docs/epsilon.md``.
+
+    Parameters
+    ----------
+    scenario
+        A scenario file, a loaded scenario, or a solved equilibrium whose law is
+        tested as it is (no solve).
+    sizes
+        Households per cluster, one study point each.
+    reps
+        Measured replications per size.
+    seed
+        Root seed of the study (default: the scenario's).
+    work
+        Where replication files are kept; a study resumes from there without
+        recomputing. ``None``: a temporary directory, removed afterwards.
+    mode
+        Trading mode (default: the scenario's ``simulation.mode``, or the
+        equilibrium's).
+    law
+        ``"gmfg"``: the equilibrium's law (solved here unless ``scenario`` is
+        one); ``"flat"``: the best response to the grid price alone, a law that
+        is not an equilibrium.
+    build_reps
+        Replications that sample the others' aggregates for the deviator's
+        dynamic program (default: ``reps``).
+    info
+        The deviator's information: ``"local"`` (own state and time, exact DP)
+        or ``"full"`` (also its cluster's last cleared aggregate, approximate).
+    workers
+        Local worker processes; the numbers do not depend on it.
+    progress
+        Show progress bars on standard error.
+
+    Returns
+    -------
+    EpsilonStudy
+        The per-size table, every paired gap, and the fitted rate.
+    """
+    if isinstance(scenario, EquilibriumResult):
+        if law != "gmfg":
+            raise ValueError("a solved equilibrium is tested with law='gmfg'")
+        if mode is not None and Mode(mode) != scenario.mode:
+            raise ValueError(f"mode {mode!r}: the equilibrium was solved in {scenario.mode}")
+        tested = LawUnderTest.from_equilibrium(scenario)
+        about: dict[str, object] = {
+            "converged": scenario.converged,
+            "exploitability": scenario.exploitability,
+        }
+        game = scenario.game
+    else:
+        loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+        game = build_game(loaded.scenario, loaded.base_dir)
+        chosen = Mode(mode if mode is not None else loaded.scenario.simulation.mode)
+        if law == "gmfg":
+            equilibrium = solve_equilibrium(game, chosen)
+            tested = LawUnderTest.from_equilibrium(equilibrium)
+            about = {
+                "converged": equilibrium.converged,
+                "exploitability": equilibrium.exploitability,
+            }
+        elif law == "flat":
+            tested, about = LawUnderTest.flat_price_response(game, chosen), {}
+        else:
+            raise ValueError(f"law {law!r}: expected 'gmfg' or 'flat'")
+    seed = game.config.seed if seed is None else seed
+    about = {"label": tested.label, "mode": str(tested.mode), **about}
+    m = game.n_clusters
+    rows, gaps = [], []
+    with _work_directory(work) as root:
+        for n in sizes:
+            start = time.perf_counter()
+            est = _epsilon.estimate_epsilon_nash(
+                tested,
+                n,
+                reps,
+                seed,
+                root / f"n{n}",
+                build_replications=build_reps,
+                workers=workers,
+                progress=progress,
+                info=info,
+            )
+            rows.append(
+                {
+                    "clusters": m,
+                    "households_per_cluster": n,
+                    "households": n * m,
+                    **est.summary,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
+            gaps.append(est.gaps.assign(households_per_cluster=n, households=n * m))
+    table = pd.DataFrame(rows)
+    rate = fit_rate(table["households"].to_numpy(), gaps)
+    return EpsilonStudy(table, pd.concat(gaps, ignore_index=True), rate, about)
+
+
+@contextmanager
+def _work_directory(work: str | Path | None) -> Iterator[Path]:
+    if work is not None:
+        yield Path(work)
+        return
+    with tempfile.TemporaryDirectory(prefix="cosim-epsilon-") as tmp:
+        yield Path(tmp)
+
+
+@contextmanager
+def _bar(
+    show: bool, total: int, label: str, unit: str
+) -> Iterator[Callable[[int, dict], None] | None]:
+    if not show:
+        yield None
+        return
+    bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr)
+
+    def update(_: int, __: dict) -> None:
+        bar.update(1)
+
+    try:
+        yield update
+    finally:
+        bar.close()
