@@ -1,0 +1,124 @@
+"""``cosim epsilon --clusters``: the ε_N study with M growing, clusters drawn from the graphon."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from cosim.cli import main
+from cosim.epsilon_cli import scenario_with_clusters
+from cosim.experiments import game_hash
+from cosim.scenario import load_scenario
+from models.game import build_game
+
+SCENARIO = """seed = 4
+[scenario]
+name = "eps-m"
+[time]
+dt_h = 1.0
+[clusters]
+count = 2
+households = 10
+distances = {distances}
+[solver]
+soe_points = 41
+"""
+LINE = '{ kind = "line" }'
+
+
+def write(tmp_path, distances: str = LINE, extra: str = ""):
+    path = tmp_path / "eps.toml"
+    path.write_text(SCENARIO.format(distances=distances) + extra)
+    return path
+
+
+def command(tmp_path, scenario, *options: str) -> list[str]:
+    return [
+        "epsilon",
+        str(scenario),
+        *options,
+        "--out",
+        str(tmp_path / "out"),
+        "--work",
+        str(tmp_path / "work"),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
+
+
+def test_each_m_solves_its_own_game_and_fills_one_row(tmp_path, capsys):
+    scenario = write(tmp_path)
+    args = command(tmp_path, scenario, "--clusters", "2,3", "--sizes", "2", "--reps", "2")
+    assert main([*args, "--build-reps", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["study"] == "clusters growing" and summary["clusters"] == [2, 3]
+
+    table = pd.read_parquet(tmp_path / "out" / "epsilon.parquet")
+    assert list(table["clusters"]) == [2, 3]
+    assert list(table["households_per_cluster"]) == [2, 2]
+    assert list(table["households"]) == [4, 6]
+    loaded = load_scenario(scenario)
+    expected = [
+        game_hash(build_game(scenario_with_clusters(loaded.scenario, m, loaded.base_dir)))
+        for m in (2, 3)
+    ]
+    assert list(table["game"]) == expected and expected[0] != expected[1]
+    # at the scenario's own M the game is the scenario's: its law is shared with the M-fixed study
+    assert expected[0] == game_hash(build_game(loaded.scenario, loaded.base_dir))
+    # each M's law was solved (and cached) for its own game
+    solved = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert solved == sorted(f"{h[:16]}-coc" for h in expected)
+    # one work directory per M, each stamped with its own game and size
+    for m, digest in zip((2, 3), expected, strict=True):
+        stamp = json.loads((tmp_path / "work" / f"m{m}" / "n2" / "study.json").read_text())
+        assert stamp["game"] == digest and stamp["households"] == [2] * m
+    gaps = pd.read_parquet(tmp_path / "out" / "gaps.parquet")
+    assert sorted(gaps.groupby("clusters")["cluster"].nunique().items()) == [(2, 2), (3, 3)]
+    assert (gaps["households"] == 2 * gaps["clusters"]).all()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert set(manifest["summary"]["law_info"]) == {"2", "3"}
+    assert (tmp_path / "out" / "epsilon.png").stat().st_size > 0
+
+
+def test_clusters_are_redrawn_from_the_graphon(tmp_path):
+    loaded = load_scenario(write(tmp_path))
+    games = {m: build_game(scenario_with_clusters(loaded.scenario, m)) for m in (2, 5)}
+    for m, game in games.items():
+        assert game.n_clusters == m and game.weights.shape == (m, m)
+        assert len(set(game.clusters.pv_kwp)) == m  # M draws of the type distribution
+        assert game.clusters.shares.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("distances", "extra", "options", "message"),
+    [
+        (LINE, "", ["--clusters", "2,3", "--sizes", "2,20"], "exactly one --sizes"),
+        (LINE, "", ["--clusters", "2,3"], "exactly one --sizes"),
+        (LINE, "", ["--clusters", "0,2", "--sizes", "2"], "cluster counts ≥ 1"),
+        (LINE, "", ["--clusters", "2,2", "--sizes", "2"], "distinct"),
+        (LINE, "", ["--clusters", "two", "--sizes", "2"], "cluster counts ≥ 1"),
+        (LINE, "", ["--clusters", "2,20000", "--sizes", "2"], "less than or equal to 10000"),
+        (
+            '{ kind = "matrix", matrix = [[0.0, 0.5], [0.5, 0.0]] }',
+            "",
+            ["--clusters", "2,3", "--sizes", "2"],
+            "growing M needs distances drawn",
+        ),
+        (
+            LINE,
+            "[household.ev]\nshare = [0.2, 0.4]\n",
+            ["--clusters", "2,3", "--sizes", "2"],
+            "household.ev.share: needs one value per cluster (3)",
+        ),
+    ],
+)
+def test_bad_combinations_exit_2_and_write_nothing(
+    tmp_path, capsys, distances, extra, options, message
+):
+    scenario = write(tmp_path, distances, extra)
+    assert main(command(tmp_path, scenario, *options, "--reps", "2")) == 2
+    assert message in capsys.readouterr().out
+    for name in ("out", "work", "cache"):
+        assert not (tmp_path / name).exists()
