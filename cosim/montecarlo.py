@@ -117,7 +117,9 @@ def _submit_all(
         from dask.distributed import as_completed
 
         with _dask_client(scheduler, workers, dask_processes) as client:
-            futures = {client.submit(_call, fn, r, seeds[r], pure=False): r for r in todo}
+            # ship ``fn`` (a law and its game: megabytes) to the cluster once, not once per task
+            shared = client.scatter(fn, broadcast=True, hash=False)
+            futures = {client.submit(_call, shared, r, seeds[r], pure=False): r for r in todo}
             for future in as_completed(futures):
                 yield futures[future], future.result()
         return
