@@ -295,7 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("validate", cmd_validate, "check a scenario file; print OK or one line per violation")
     solve = add("solve", cmd_solve, "solve the GMFG equilibrium of one trading mode")
-    solve.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.COC.value)
+    solve.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.COC.value,
+        help="trading mode: stand-alone, RPC-only or cluster-of-clusters (CoC)",
+    )
     solve.add_argument("--out", help="result directory (default: results/NAME-MODE)")
     compare = add("compare-modes", cmd_compare_modes, "compare stand-alone, RPC-only and CoC costs")
     compare.add_argument("--out", help="result directory (default: results/NAME)")
