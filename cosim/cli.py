@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from cosim import figures
@@ -162,7 +163,7 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
 
 def _simulation_lines(info: dict) -> list[str]:
     checks = info["checks"]
-    return [
+    lines = [
         f"simulated {info['households']} households × {info['days']} day(s) in "
         f"{info['seconds']:.2f} s ({info['path']} path, mode {info['mode']})",
         f"  realised vs mean-field stage price: mean |gap| {info['price_error']:.2e} $/kWh",
@@ -171,6 +172,13 @@ def _simulation_lines(info: dict) -> list[str]:
         f"  books: energy balance {checks['energy_balance']:.1e}, money balance "
         f"{checks['money_balance']:.1e}, SoE bound excess {checks['soe_bound_excess_kwh']:.1e} kWh",
     ]
+    if "wholesale_balance" in checks:
+        lmp = np.asarray(info["lmp_realised"])
+        lines.append(
+            f"  wholesale: LMP at the households' bus {lmp.min():.2f}–{lmp.max():.2f} $/MWh "
+            f"(realised); generation = load + import to {checks['wholesale_balance']:.1e}"
+        )
+    return lines
 
 
 def _simulate(
@@ -195,6 +203,11 @@ def _simulate(
     figures.plot_household_costs(
         result.households, equilibrium, out_dir / "figures" / "household_costs.png"
     )
+    wholesale = {}
+    if equilibrium.game.wholesale is not None:
+        figures.plot_lmp_and_cluster_prices(result, equilibrium, out_dir / "figures" / "lmp.png")
+        figures.plot_system_load(result, equilibrium, out_dir / "figures" / "system_load.png")
+        wholesale = {"lmp_realised": result.wholesale["lmp"].round(4).tolist()}
     return {
         "mode": str(equilibrium.mode),
         "households": int(result.households["household"].nunique()),
@@ -205,6 +218,7 @@ def _simulate(
         "realised_mean_cost": float(result.households["cost"].mean()),
         "mean_field_cost": equilibrium.mean_cost,
         "checks": result.checks,
+        **wholesale,
     }
 
 
@@ -244,6 +258,7 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
         sim_info = _simulate(args, loaded, results[mode], tmp / "simulation")
         payload = {
             "converged": all(r.converged for r in results.values()),
+            **_wholesale_summary(results[mode]),
             "cost": {
                 row["mode"]: {"generic": row["generic_cost"], "mean": row["mean_cost"]}
                 for row in table.to_dict("records")
@@ -261,6 +276,23 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     )
     _emit(args, payload, lines)
     return EXIT_OK if payload["converged"] else EXIT_NOT_CONVERGED
+
+
+def _wholesale_summary(result: EquilibriumResult) -> dict:
+    """The law's LMP at the households' bus, per step (empty without a wholesale link)."""
+    link = result.game.wholesale
+    if link is None:
+        return {}
+    lmp = 1000.0 * (result.game.grid_price - link.retail_adder)
+    return {
+        "wholesale": {
+            "bus": link.bus,
+            "bus_name": link.network.buses[link.bus],
+            "households": link.households,
+            "lmp_mean_field": lmp.round(4).tolist(),
+            "lmp_std_mean_field": float(np.std(lmp)),
+        }
+    }
 
 
 def _counted(minimum: int) -> Callable[[str], int]:

@@ -14,8 +14,13 @@ Processes (one per clock or event stream, never one per household):
   function, waits for the CoC clearing, then settles its households' bills;
 * the **CoC clearing** — ``A_p``, ``M_g`` and ``p_CoC`` from the aggregators'
   reports;
+* the **grid price** — every interval, ``p_G`` before the aggregators clear:
+  the scenario's, or, when the game has a wholesale link, the LMP of an
+  economic dispatch of the interval's realised demand (the rest of the
+  system's load, a per-step draw of the households' bus load, and the
+  households' realised net import) plus the retail adder;
 * the **market interval** hook — every ``market_interval_h`` it hands the
-  system's net demand of the interval to a callback (the wholesale coupling).
+  system's net demand of the interval to a callback.
 
 Each household counts in its own cluster's aggregate. Prices are computed from
 the realised aggregates of an interval and settle that interval's exchanges.
@@ -53,6 +58,15 @@ BOOK_FIELDS = (
     "grid_payment",
     "inter_payment",
 )
+#: Per-interval records of the wholesale dispatch (with a wholesale link).
+WHOLESALE_FIELDS = (
+    "lmp",
+    "import_mw",
+    "other_load_mw",
+    "generation_mw",
+    "shed_mw",
+    "surplus_mw",
+)
 
 
 @dataclass
@@ -74,6 +88,10 @@ class Recorder:
     events: list[tuple[float, int, str, float]]
     trajectories: list[tuple[int, int, float, float, float, int, float, float]]
     market: list[tuple[float, float]]
+    wholesale: dict[str, np.ndarray] | None = None
+    """With a wholesale link, per interval: ``lmp`` at the households' bus [$/MWh],
+    ``import_mw``, ``other_load_mw`` (the rest of the system, with the bus-load
+    draw), ``generation_mw``, ``shed_mw``, ``surplus_mw``."""
     bound_excess: float = 0.0
     """Largest excursion of any SoE outside its bounds seen at a step boundary [kWh]."""
 
@@ -163,10 +181,17 @@ class CoSimulation(mesa.Model):
         )
         self.market_interval_h = market_interval_h
         self.market_hook = market_hook
+        if game.wholesale is not None:
+            self.rec.wholesale = {name: np.zeros(steps) for name in WHOLESALE_FIELDS}
+            self._bus_load = np.random.default_rng(
+                np.random.SeedSequence(seed, spawn_key=(5,))
+            ).normal(0.0, game.wholesale.bus_load_std_mw, steps)
         self._interval_closed = self.env.event()
+        self._priced = self.env.event()
         self._reports = [self.env.event() for _ in range(m)]
         self._coc_cleared = self.env.event()
         self.env.process(self._control_clock())
+        self.env.process(self._grid_price())
         for day in range(days):
             self.env.process(self._ev_events(draw_ev_schedule(game, self.population, seed, day)))
         for agg in self.aggregators:
@@ -235,17 +260,41 @@ class CoSimulation(mesa.Model):
                 pop.ev_since[i] = t
                 self.rec.events.append((t, i, "arrival", float(pop.ev_soe[i])))
 
+    def _grid_price(self):
+        """``p_G`` of each interval, known before the aggregators clear it."""
+        game, link = self.game, self.game.wholesale
+        while True:
+            step = yield self._interval_closed
+            k = step % game.steps
+            if link is None:
+                self.rec.grid_price[step] = game.grid_price[k]
+            else:  # dispatch the interval's realised demand
+                net = self.interval_energy.sum() / (self.population.size * self.dt_h)
+                imported = float(link.import_mw(net))
+                result = link.solve(k, imported, self._bus_load[step])
+                lmp = float(result.lmp[link.bus])
+                w = self.rec.wholesale
+                w["lmp"][step], w["import_mw"][step] = lmp, imported
+                renewables = link.renewables_mw[k]
+                w["other_load_mw"][step] = result.demand_mw.sum() - imported + renewables
+                w["generation_mw"][step] = result.generation_mw.sum() + renewables
+                w["shed_mw"][step] = result.shed_mw.sum()
+                w["surplus_mw"][step] = result.surplus_mw.sum()
+                self.rec.grid_price[step] = lmp / 1000.0 + link.retail_adder
+            priced, self._priced = self._priced, self.env.event()
+            priced.succeed(step)
+
     def _clear_cluster(self, agg: ClusterAggregator):
         game = self.game
         cp = game.clusters
         rpc = game.config.prices.rpc
         while True:
-            step = yield self._interval_closed
+            step = yield self._priced
             energy = self.interval_energy[agg.members]
             m_p = energy.sum() / (len(energy) * self.dt_h)
             price = price_curve(
                 np.array(m_p),
-                game.grid_price[step % game.steps],
+                self.rec.grid_price[step],
                 cp.rpc_network_charge[agg.cluster],
                 cp.rpc_slope[agg.cluster],
                 rpc.floor,
@@ -264,7 +313,7 @@ class CoSimulation(mesa.Model):
         cp = game.clusters
         coc = game.config.prices.coc
         while True:
-            step = yield self._interval_closed
+            step = yield self._priced
             yield simpy.AllOf(self.env, self._reports)
             k = step % game.steps
             m = self.rec.m[step]
@@ -274,14 +323,14 @@ class CoSimulation(mesa.Model):
                 if game.config.prices.coc_aggregate == "per_cluster"
                 else np.full(len(m), scalar[0])
             )
-            p_g = game.grid_price[k]
+            p_g = self.rec.grid_price[step]
             p_coc = price_curve(
                 agg, p_g, cp.coc_network_charge, cp.coc_slope, coc.floor, coc.smoothing
             )
             w = self.weights[k]
             stage = w[0] * self.rec.rpc[step] + w[1] * p_coc + w[2] * p_g
             self.rec.seen[step], self.rec.scalar[step] = seen[:, 0], scalar[0]
-            self.rec.coc[step], self.rec.stage[step], self.rec.grid_price[step] = p_coc, stage, p_g
+            self.rec.coc[step], self.rec.stage[step] = p_coc, stage
             self._settle_books(step, stage, p_coc, p_g)
             self._reports = [self.env.event() for _ in range(game.n_clusters)]
             cleared, self._coc_cleared = self._coc_cleared, self.env.event()

@@ -35,7 +35,12 @@ from scipy import stats
 
 from cosim import hems
 from cosim.engine import CoSimulation
-from cosim.joint_deviation import JointDeviation, cluster_stage_price, joint_policy
+from cosim.joint_deviation import (
+    JointDeviation,
+    cluster_stage_price,
+    joint_policy,
+    sampled_grid_price,
+)
 from cosim.montecarlo import engine_seed
 from market.pricing import Mode
 from models import kernels
@@ -301,6 +306,7 @@ class SampleOthers:
             "own_ess_kwh": ess.T.ravel(),
             "own_exo_kwh": exo.T.ravel(),
             "has_ev": np.repeat(sim.population.has_ev[watch].astype(bool), k_steps),
+            "p_grid": np.tile(sim.rec.grid_price, n_clusters),
         }
         for q in range(n_clusters):
             rows[f"m_{q}"] = np.tile(m[:, q], n_clusters)
@@ -389,8 +395,9 @@ def _ess_stage(
     mine = rest[None, None, :] + (power * dt)[..., None]  # deviator's exchange, (S, U, n)
     shifted = np.broadcast_to(m, (*mine.shape, m_count)).copy()
     shifted[..., p] += (mine - own[None, None, :]) / (households[p] * dt)
-    bill = mine * cluster_stage_price(game, mode, k, p, shifted)
-    rest_bill = rest * cluster_stage_price(game, mode, k, p, m)
+    p_g = sampled_grid_price(game, k, at)
+    bill = mine * cluster_stage_price(game, mode, k, p, shifted, p_g)
+    rest_bill = rest * cluster_stage_price(game, mode, k, p, m, p_g)
     stage = bill - rest_bill[None, None, :] + (hh.degradation * u**2 * dt)[..., None]
     return u, stage, np.clip(soe[:, None] + stored * dt, lo, hi)
 

@@ -208,3 +208,75 @@ def plot_household_costs(households, result: EquilibriumResult, path: Path) -> N
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_lmp_and_cluster_prices(sim, result: EquilibriumResult, path: Path) -> None:
+    """LMP at the households' bus (mean field and realised) against the clusters' prices.
+
+    ``sim`` is a :class:`cosim.simulation.SimulationResult` of a game with a
+    wholesale link; prices in $/kWh, the LMP with the retail adder (``p_G``).
+    """
+    game = result.game
+    link = game.wholesale
+    days = len(sim.wholesale) // game.steps
+    hours = sim.wholesale["step"].to_numpy() * game.dt_h
+    realised = sim.aggregates.pivot(index="step", columns="cluster", values="p_stage").to_numpy()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.fill_between(
+        hours,
+        realised.min(axis=1),
+        realised.max(axis=1),
+        color="tab:blue",
+        alpha=0.2,
+        label="clusters' stage prices, realised (range over clusters)",
+    )
+    ax.plot(
+        hours,
+        np.tile(result.prices.stage.mean(axis=0), days),
+        color="tab:blue",
+        lw=1.5,
+        label="clusters' stage price, mean field (mean over clusters)",
+    )
+    ax.plot(
+        hours,
+        np.tile(game.grid_price, days),
+        color="k",
+        lw=2,
+        label="p_G = E[LMP] + adder, mean field",
+    )
+    ax.plot(
+        hours,
+        sim.wholesale["p_grid"],
+        color="tab:red",
+        lw=1,
+        label=f"p_G = LMP + adder, realised (bus {link.bus}: {link.network.buses[link.bus]})",
+    )
+    ax.set_xlabel("hour")
+    ax.set_ylabel("price [$/kWh]")
+    ax.set_title(f"Wholesale LMP at the households' bus and the cluster prices ({result.mode})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_system_load(sim, result: EquilibriumResult, path: Path) -> None:
+    """The households' net import against the rest of the system's load [MW], realised."""
+    w = sim.wholesale
+    hours = w["step"].to_numpy() * result.game.dt_h
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.plot(hours, w["other_load_mw"], color="k", lw=1.5, label="rest of the system's load")
+    ax.plot(hours, w["generation_mw"], color="tab:green", lw=1, ls="--", label="generation")
+    ax.set_xlabel("hour")
+    ax.set_ylabel("system [MW]")
+    twin = ax.twinx()
+    twin.plot(hours, w["import_mw"], color="tab:red", lw=1.5, label="households' net import")
+    twin.axhline(0.0, color="tab:red", lw=0.5, ls=":")
+    twin.set_ylabel("households' net import [MW]", color="tab:red")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
+    ax.set_title(f"{result.game.wholesale.households:,} households against the system's load")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

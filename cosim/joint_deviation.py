@@ -58,11 +58,17 @@ STAGE_SPACING_KWH = 0.01
 AWAY, CONNECTED = 0, 1
 
 
-def cluster_stage_price(game: Game, mode: Mode, k: int, p: int, m: np.ndarray) -> np.ndarray:
-    """``π_p(k)`` for cluster means ``m`` of shape ``(..., M)`` — the engine's clearing rule."""
+def cluster_stage_price(
+    game: Game, mode: Mode, k: int, p: int, m: np.ndarray, p_g: np.ndarray | float | None = None
+) -> np.ndarray:
+    """``π_p(k)`` for cluster means ``m`` of shape ``(..., M)`` — the engine's clearing rule.
+
+    ``p_g`` is the grid price, broadcast against ``m[..., p]`` (default: the
+    game's; with a wholesale link, the realised LMP + adder of each sample).
+    """
     cp = game.clusters
     pr = game.config.prices
-    p_g = float(game.grid_price[k])
+    p_g = float(game.grid_price[k]) if p_g is None else p_g
     rpc = price_curve(
         m[..., p], p_g, cp.rpc_network_charge[p], cp.rpc_slope[p], pr.rpc.floor, pr.rpc.smoothing
     )
@@ -443,7 +449,8 @@ def exchange_cost(
     """``f_k(x)``: the deviator's expected bill at step ``k`` for controlled exchanges ``x`` [$].
 
     The mean over the build samples of ``(x^exo + x)·π_p(m^{−i} + (x^exo + x)/(N_p Δt))``,
-    its own exchange inside its cluster's mean (the engine's clearing rule).
+    its own exchange inside its cluster's mean (the engine's clearing rule), at
+    each sample's grid price.
     """
     dt = game.dt_h
     at = rows[rows["step"] == k]
@@ -452,7 +459,20 @@ def exchange_cost(
     total = at["own_exo_kwh"].to_numpy()[None, :] + x[:, None]  # (X, n)
     shifted = np.broadcast_to(m, (*total.shape, game.n_clusters)).copy()
     shifted[..., p] += (total - own[None, :]) / (households * dt)
-    return np.mean(total * cluster_stage_price(game, mode, k, p, shifted), axis=1)
+    p_g = sampled_grid_price(game, k, at)
+    return np.mean(total * cluster_stage_price(game, mode, k, p, shifted, p_g), axis=1)
+
+
+def sampled_grid_price(game: Game, k: int, at: pd.DataFrame) -> np.ndarray | None:
+    """The realised ``p_G`` of each sample at step ``k`` with a wholesale link, else ``None``.
+
+    The deviator's own exchange moves the LMP by ``∂LMP/∂D · x/1000``: one
+    household against a bus of thousands — left out (the own term stays in its
+    cluster's RPC and CoC prices).
+    """
+    if game.wholesale is None or "p_grid" not in at:
+        return None
+    return at["p_grid"].to_numpy()
 
 
 def joint_policy(

@@ -207,6 +207,7 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
             )
         )
     out += _distance_violations(s, base_dir)
+    out += _wholesale_violations(s, base_dir)
 
     hh = s.household
     out += _cluster_value_violations(
@@ -317,6 +318,42 @@ def _distance_violations(s: Scenario, base_dir: Path | None) -> list[Violation]:
         Violation(path, f"{e.shape[0]}×{e.shape[1]} matrix", rule)
         for rule in distance_violations(e, m)
     ]
+
+
+def _wholesale_violations(s: Scenario, base_dir: Path | None) -> list[Violation]:
+    """The ``[wholesale]`` table's network file exists and holds its bus."""
+    w = s.wholesale
+    if w is None:
+        return []
+    from market.network import load_matpower, pjm5bus  # only scenarios with a network pay
+
+    if w.network_file is None:
+        network = pjm5bus()
+    else:
+        file = Path(w.network_file).expanduser()
+        if base_dir is not None and not file.is_absolute():
+            file = base_dir / file
+        if not file.is_file():
+            return [
+                Violation(
+                    "wholesale.network_file",
+                    w.network_file,
+                    f"file not found ({file}); docs/wholesale.md says where to get Hawaii40",
+                )
+            ]
+        try:
+            network = load_matpower(file)
+        except (OSError, ValueError) as exc:
+            return [
+                Violation("wholesale.network_file", w.network_file, f"not a MATPOWER case ({exc})")
+            ]
+    if w.bus >= network.n_buses:
+        return [
+            Violation(
+                "wholesale.bus", w.bus, f"must be < {network.n_buses} (buses of {network.name})"
+            )
+        ]
+    return []
 
 
 def _price_violations(s: Scenario) -> list[Violation]:

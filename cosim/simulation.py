@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cosim.engine import BOOK_FIELDS, CoSimulation
+from cosim.engine import BOOK_FIELDS, WHOLESALE_FIELDS, CoSimulation
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult
 from models.feedback import FeedbackLaw
 
 #: The tables of a :class:`SimulationResult`, in the order they are written.
-_TABLES = ("aggregates", "households", "events", "trajectories", "market")
+_TABLES = ("aggregates", "households", "events", "trajectories", "market", "wholesale")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class SimulationResult:
     """Step-by-step state of the recorded households."""
     market: pd.DataFrame
     """Net demand of the population per market interval."""
+    wholesale: pd.DataFrame
+    """With a wholesale link, per step: LMP at the households' bus [$/MWh], their
+    import, the rest of the system's load, generation, shed and dumped power [MW];
+    empty otherwise."""
     checks: dict[str, float]
     """Worst relative residuals of the energy and money books, and the SoE bound excess."""
     seconds: float
@@ -47,9 +51,10 @@ class SimulationResult:
         dict of str to pandas.DataFrame
             ``"aggregates"`` (per step and cluster), ``"households"`` (per
             household and day), ``"events"`` (EV plug-out / plug-in),
-            ``"trajectories"`` (recorded households, per step) and ``"market"``
-            (net demand per market interval); the columns are documented on
-            the attributes of the same names.
+            ``"trajectories"`` (recorded households, per step), ``"market"``
+            (net demand per market interval) and ``"wholesale"`` (the dispatch
+            per step, when the game has a wholesale link); the columns are
+            documented on the attributes of the same names.
         """
         return {name: getattr(self, name) for name in _TABLES}
 
@@ -80,7 +85,12 @@ class SimulationResult:
         """
         directory = Path(directory)
         info = json.loads((directory / "simulation.json").read_text())
-        tables = {name: pd.read_parquet(directory / f"{name}.parquet") for name in _TABLES}
+        tables = {
+            name: pd.read_parquet(directory / f"{name}.parquet")
+            if (directory / f"{name}.parquet").exists()
+            else pd.DataFrame()
+            for name in _TABLES
+        }
         return cls(**tables, checks=info["checks"], seconds=info["seconds"])
 
 
@@ -186,12 +196,23 @@ def collect(sim: CoSimulation, seconds: float) -> SimulationResult:
         ],
     )
     market = pd.DataFrame(rec.market, columns=["time_h", "net_demand_kwh"])
+    dispatched = rec.wholesale or {}
+    rows = steps if dispatched else 0
+    wholesale = pd.DataFrame(
+        {
+            "step": np.arange(rows),
+            "hour": np.arange(rows) * game.dt_h % 24.0,
+            **{name: dispatched.get(name, np.zeros(0)) for name in WHOLESALE_FIELDS},
+            "p_grid": rec.grid_price[:rows],
+        }
+    )
     return SimulationResult(
         aggregates=aggregates,
         households=households,
         events=events,
         trajectories=trajectories,
         market=market,
+        wholesale=wholesale,
         checks=accounting_checks(sim),
         seconds=seconds,
     )
@@ -205,7 +226,11 @@ def accounting_checks(sim: CoSimulation) -> dict[str, float]:
       and out balance across clusters; the households' net exchange equals the
       grid's net import;
     * money: the bills settled household by household add up to what the
-      aggregators billed; inter-cluster payments cancel out.
+      aggregators billed; inter-cluster payments cancel out;
+    * wholesale (with a link): every step, generation + shed − dumped =
+      the rest of the system's load + the households' net import, relative to
+      the system's load; and that import equals the households' metered net
+      exchange scaled to the households represented.
     """
     b = sim.rec.books
     scale = max(float(np.max(b["bought_kwh"] + b["sold_kwh"])), 1e-12)
@@ -242,11 +267,24 @@ def accounting_checks(sim: CoSimulation) -> dict[str, float]:
         abs(float(sim.rec.bills.sum()) - billed),
         abs(float(b["inter_payment"].sum())),
     ) / max(abs(billed), 1e-12)
-    return {
+    checks = {
         "energy_balance": energy,
         "money_balance": money,
         "soe_bound_excess_kwh": max(sim.rec.bound_excess, 0.0),
     }
+    w, link = sim.rec.wholesale, sim.game.wholesale
+    if w is not None and link is not None:
+        supply = w["generation_mw"] + w["shed_mw"] - w["surplus_mw"]
+        demand = w["other_load_mw"] + w["import_mw"]
+        metered = (b["bought_kwh"] - b["sold_kwh"]).sum(axis=1) / sim.dt_h
+        scaled = link.import_mw(metered / sim.population.size)
+        checks["wholesale_balance"] = float(
+            np.max(np.abs(supply - demand)) / max(float(np.max(np.abs(demand))), 1e-12)
+        )
+        checks["import_consistency"] = float(
+            np.max(np.abs(scaled - w["import_mw"])) / max(float(np.max(np.abs(scaled))), 1e-12)
+        )
+    return checks
 
 
 def price_error(result: SimulationResult, equilibrium: EquilibriumResult) -> float:

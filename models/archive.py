@@ -106,7 +106,11 @@ def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
     (directory / "game.json").write_text(
         result.game.config.model_dump_json(indent=2, include=game_fields)
     )
-    arrays = {"cost": result.cost, "exploitability_by_cluster": result.exploitability_by_cluster}
+    arrays = {
+        "cost": result.cost,
+        "exploitability_by_cluster": result.exploitability_by_cluster,
+        "grid_price": result.game.grid_price,
+    }
     for prefix, obj in (
         ("policy", result.policy),
         ("flow", result.flow),
@@ -139,6 +143,9 @@ def load_equilibrium(directory: str | Path, game: Game | None = None) -> Equilib
     info = json.loads((directory / "summary.json").read_text())
     with np.load(directory / "equilibrium.npz") as data:
         arrays = {key: data[key] for key in data.files}
+
+    if "grid_price" in arrays:  # with a wholesale link, p_G is part of the equilibrium
+        game = game.with_grid_price(arrays["grid_price"])
 
     def part(cls: type, prefix: str) -> object:
         return cls(**{f.name: arrays.get(f"{prefix}.{f.name}") for f in fields(cls)})

@@ -236,6 +236,62 @@ class SolverConfig(Frozen):
     )
 
 
+class WholesaleLinkConfig(Frozen):
+    """The cluster-of-clusters at one bus of a wholesale network (SPEC §3, §6).
+
+    The grid price becomes ``p_G(k) = LMP_bus(k)/1000 + retail_adder``, the LMP
+    of an economic dispatch of the network whose demand is the other load of
+    every bus plus the households' net import at ``bus``.
+    """
+
+    network_file: str | None = Field(
+        None,
+        description="MATPOWER case file, relative to the scenario; omitted: the built-in "
+        "PJM 5-bus case.",
+    )
+    redraw_costs: bool = Field(
+        True,
+        description="Draw each unit's cost by fuel from seed 003 Table 1 (case files only; "
+        "one draw from the scenario's seed).",
+    )
+    bus: int = Field(
+        0, ge=0, description="Bus the households are attached to (0-based, in the case's order)."
+    )
+    retail_adder: NonNegFloat = Field(
+        0.03, description="Retail adder on the LMP [$/kWh]: p_G = LMP/1000 + adder."
+    )
+    households: int | None = Field(
+        None,
+        ge=1,
+        le=100_000_000,
+        description="Real households the cluster-of-clusters stands for at the bus "
+        "(default: the sum of clusters.households).",
+    )
+    load_peak_fraction: PositiveFloat = Field(
+        0.9, description="Daily peak of every bus's other load as a fraction of its nominal demand."
+    )
+    load_flat_share: Fraction = Field(
+        0.5,
+        description="Share of that peak that is flat over the day; the rest follows the BDEW H0 "
+        "shape [-].",
+    )
+    bus_load_std_mw: NonNegFloat = Field(
+        10.0,
+        description="Std of the rest of the bus's load around its profile, drawn per step [MW]; "
+        "the mean field prices the expected LMP over it.",
+    )
+    import_points: int = Field(
+        201,
+        ge=11,
+        le=10_001,
+        description="Points of the households' import at which each step's LMP is tabulated.",
+    )
+    solar_factor: NonNegFloat = Field(
+        0.9, description="Grid-scale solar output per MW at the clear-sky PV shape's peak [-]."
+    )
+    wind_factor: Fraction = Field(0.35, description="Wind units' capacity factor [-].")
+
+
 class GameConfig(Frozen):
     """Everything the graphon mean-field game needs (SPEC §1–4)."""
 
@@ -246,3 +302,6 @@ class GameConfig(Frozen):
     household: HouseholdConfig = Field(default_factory=HouseholdConfig)
     prices: PriceConfig = Field(default_factory=PriceConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
+    wholesale: WholesaleLinkConfig | None = Field(
+        None, description="Attach the households to a wholesale network: p_G = LMP + adder."
+    )

@@ -50,14 +50,19 @@ def run_fixed_point(
     algorithm: FixedPointAlgorithm[S],
     max_iterations: int,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+    resume: FixedPointRun[S] | None = None,
 ) -> FixedPointRun[S]:
     """Iterate ``algorithm`` until its residuals converge or ``max_iterations`` pass.
 
     Non-convergence is not an error: the run says ``converged=False`` and keeps
-    the whole residual history for the caller to report.
+    the whole residual history for the caller to report. ``resume`` continues
+    an earlier run (its state and history; ``max_iterations`` counts them all).
     """
-    run: FixedPointRun[S] = FixedPointRun(algorithm.init_state())
-    for n in range(max_iterations):
+    if resume is None:
+        run: FixedPointRun[S] = FixedPointRun(algorithm.init_state())
+    else:
+        run = FixedPointRun(resume.state, list(resume.history))
+    for n in range(run.iterations, max_iterations):
         run.state, residuals = algorithm.step_next_state(run.state)
         residuals = {"iteration": float(n), **residuals}
         run.history.append(residuals)

@@ -9,7 +9,7 @@ scenario only — in particular not on the trading mode, which enters through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from market.pricing import Mode, hourly_to_steps, mode_weights, price_curve
 from market.schema import ClusterValue, UniformRange
 from models import devices, graphon, profiles
 from models.config import GameConfig
+from models.coupling import COST_STREAM, WholesaleLink, build_link
 from models.grids import BatteryGrid, build_battery_grid
 
 
@@ -83,6 +84,8 @@ class Game:
     ev: BatteryGrid
     shiftable_quanta: int
     shiftable_window: tuple[int, int]
+    wholesale: WholesaleLink | None = None
+    """The households' bus in the wholesale market; ``None``: ``p_G`` is the scenario's."""
 
     @property
     def n_clusters(self) -> int:
@@ -93,6 +96,20 @@ class Game:
     def steps(self) -> int:
         """Number of control steps K."""
         return len(self.step_hours)
+
+    def with_grid_price(self, grid_price: np.ndarray) -> Game:
+        """The same game with ``p_G`` replaced (``(K,)`` [$/kWh])."""
+        return replace(self, grid_price=np.asarray(grid_price, dtype=float))
+
+    def priced_by(self, net_kw: np.ndarray) -> Game:
+        """The game with ``p_G`` from the wholesale market for cluster means ``(M, K)`` [kW].
+
+        Without a wholesale link, the game itself: ``p_G`` does not depend on the
+        households.
+        """
+        if self.wholesale is None:
+            return self
+        return self.with_grid_price(self.wholesale.grid_price(self.clusters.shares @ net_kw))
 
     @property
     def generic_cluster(self) -> int:
@@ -126,6 +143,19 @@ def build_distances(
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
     return graphon.load_distance_file(path)
+
+
+def _import_range(
+    config: GameConfig, clusters: ClusterParameters, pv: np.ndarray, base: np.ndarray
+) -> tuple[float, float]:
+    """Lowest and highest mean net exchange per household the devices allow [kW]."""
+    hh = config.household
+    cc = hh.controllable
+    factor = 1.0 + 3.0 * max(hh.pv.noise, hh.load.noise)
+    lo = -(factor * clusters.pv_kwp.max() * pv.max() + hh.ess.discharge_kw + hh.ev.discharge_kw)
+    hi = factor * clusters.load_kwh.max() * base.max()
+    hi += hh.ess.charge_kw + hh.ev.charge_kw + hh.shiftable.power_kw + 2.0 * cc.duty * cc.power_kw
+    return float(lo), float(hi)
 
 
 def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
@@ -198,6 +228,17 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
         ev=ev,
         shiftable_quanta=quanta,
         shiftable_window=(min(window[0], k), min(window[1], k)),
+        wholesale=None
+        if config.wholesale is None
+        else build_link(
+            config.wholesale,
+            base,
+            pv,
+            int(clusters.households.sum()),
+            _import_range(config, clusters, pv, base),
+            game_rng(config.seed, COST_STREAM),
+            base_dir,
+        ),
     )
 
 
