@@ -42,6 +42,15 @@ from models.equilibrium import solve_equilibrium
 from models.game import Game, build_game
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+#: What the deviator re-optimises, per information set (the manifest's words) ...
+DEVIATION = {
+    INFO_LOCAL: "every device jointly (exact DP over ESS × EV × shiftable, controllable inside)",
+    INFO_FULL: "home battery only (approximate DP over SoE × binned last aggregate); "
+    "EV, shiftable, controllable keep the law",
+}
+#: ... and in the figure's legend.
+DEVIATION_CLASS = {INFO_LOCAL: "joint deviation", INFO_FULL: "ESS deviation"}
 #: Distance kinds that derive the M×M distances from the seed, so M can grow.
 SAMPLED_DISTANCES = ("line", "radial_feeder")
 #: Households per cluster of the M-fixed study when ``--sizes`` is not given.
@@ -134,7 +143,7 @@ def law_under_test(
         info = {}
     else:
         raise ValueError(f"law {law!r}: expected 'gmfg' or 'flat'")
-    info["ess_exploitability_mean_field"] = out.ess_exploitability().tolist()
+    info["exploitability_mean_field"] = out.exploitability().tolist()
     return out, info
 
 
@@ -348,7 +357,7 @@ def plot_study(
         yerr=[eps[shown] - np.maximum(lo[shown], bottom), hi[shown] - eps[shown]],
         fmt="o",
         capsize=3,
-        label=f"ε_N ({info} information, ESS deviation), 95 % CI"
+        label=f"ε_N ({info} information, {DEVIATION_CLASS[info]}), 95 % CI"
         + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
@@ -423,7 +432,7 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     cache = Path(args.cache)
     summary: dict[str, object] = {
         "info": args.info,
-        "deviation": "ESS re-optimised (exact DP); EV, shiftable, controllable keep the law",
+        "deviation": DEVIATION[args.info],
         "law": args.law,
         "mode": str(mode),
     }
