@@ -83,4 +83,3 @@ def test_a_price_taker_joint_dp_is_the_sum_of_the_device_problems(game):
     np.testing.assert_allclose(owner.value0[:, :, CONNECTED, r], expected, rtol=0, atol=1e-10)
     other = joint_policy(game, law.mode, law.policy, p, rows, 10**6, has_ev=False)
     np.testing.assert_allclose(other.value0[:, 0, AWAY, r], v["ess"] + base, rtol=0, atol=1e-10)
-
