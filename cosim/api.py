@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ from typing import Literal
 import pandas as pd
 from tqdm import tqdm
 
-from cosim import epsilon as _epsilon
-from cosim.epsilon import INFO_LOCAL, LawUnderTest, fit_rate
+from cosim.epsilon import INFO_LOCAL, LawUnderTest
+from cosim.epsilon_cli import run_study
 from cosim.scenario import LoadedScenario, load_scenario
 from cosim.wholesale import ExperimentResult, run_experiment
 from cosim.wholesale_scenario import LoadedWholesale, load_wholesale_scenario, with_overrides
@@ -242,35 +241,19 @@ def estimate_epsilon_nash(
             raise ValueError(f"law {law!r}: expected 'gmfg' or 'flat'")
     seed = game.config.seed if seed is None else seed
     about = {"label": tested.label, "mode": str(tested.mode), **about}
-    m = game.n_clusters
-    rows, gaps = [], []
     with _work_directory(work) as root:
-        for n in sizes:
-            start = time.perf_counter()
-            est = _epsilon.estimate_epsilon_nash(
-                tested,
-                n,
-                reps,
-                seed,
-                root / f"n{n}",
-                build_replications=build_reps,
-                workers=workers,
-                progress=progress,
-                info=info,
-            )
-            rows.append(
-                {
-                    "clusters": m,
-                    "households_per_cluster": n,
-                    "households": n * m,
-                    **est.summary,
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-            gaps.append(est.gaps.assign(households_per_cluster=n, households=n * m))
-    table = pd.DataFrame(rows)
-    rate = fit_rate(table["households"].to_numpy(), gaps)
-    return EpsilonStudy(table, pd.concat(gaps, ignore_index=True), rate, about)
+        table, gaps, rate = run_study(
+            tested,
+            list(sizes),
+            reps,
+            build_reps if build_reps is not None else reps,
+            seed,
+            root,
+            workers=workers,
+            progress=progress,
+            info=info,
+        )
+    return EpsilonStudy(table, gaps, rate, about)
 
 
 @contextmanager

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
+from cosim.hems import law_control
 from market.pricing import Mode, mode_weights, price_curve
 from models.game import Game
 from models.kernels import grid_power, stored_change
@@ -85,20 +86,6 @@ def cluster_stage_price(
 
 
 @njit(cache=True)
-def _interp(row: np.ndarray, first: float, inv_h: float, x: float) -> float:
-    """Linear interpolation of a uniformly tabulated ``row`` at ``x`` (clamped to the ends)."""
-    n = row.shape[0]
-    pos = (x - first) * inv_h
-    if pos <= 0.0:
-        return row[0]
-    if pos >= n - 1:
-        return row[n - 1]
-    j = int(pos)
-    w = pos - j
-    return (1.0 - w) * row[j] + w * row[j + 1]
-
-
-@njit(cache=True)
 def _bilinear(
     w: np.ndarray, e0: float, e_inv: float, v0: float, v_inv: float, y_e: float, y_v: float, r: int
 ) -> float:
@@ -137,7 +124,7 @@ def joint_choice(
     levels: np.ndarray,
     g: np.ndarray,
     g_first: float,
-    g_inv_h: float,
+    g_spacing: float,
     w_conn: np.ndarray,
     w_away: np.ndarray,
     w_depart: np.ndarray,
@@ -188,7 +175,7 @@ def joint_choice(
                 c = c_e + run * shift[2] * dt_h
                 cont = w_conn if layer == CONNECTED else w_away
                 stay = (
-                    _interp(g[k], g_first, g_inv_h, c + c_v)
+                    law_control(g[k], g_first, g_spacing, c + c_v)
                     + deg_v
                     + _bilinear(cont, e_grid[0], e_grid[1], v_grid[0], v_grid[1], y_e, y_v, r - run)
                 )
@@ -199,7 +186,7 @@ def joint_choice(
                         f = fractions[n]
                         y_f = min(max(b_v + f * (y_v - b_v), ev[0]), ev[1])
                         gone += fraction_weights[n] * (
-                            _interp(g[k], g_first, g_inv_h, c + f * c_v)
+                            law_control(g[k], g_first, g_spacing, c + f * c_v)
                             + f * deg_v
                             + _bilinear(
                                 w_depart, e_grid[0], e_grid[1], v_grid[0], v_grid[1], y_e, y_f,
@@ -268,7 +255,7 @@ def _expectations(
 def joint_backward(
     g: np.ndarray,
     g_first: float,
-    g_inv_h: float,
+    g_spacing: float,
     law_ue: np.ndarray,
     law_uv: np.ndarray,
     levels: np.ndarray,
@@ -300,7 +287,7 @@ def joint_backward(
     Parameters
     ----------
     g
-        Stage cost ``g_k(c)`` on the grid ``g_first + j/g_inv_h``, ``(K, C)`` [$].
+        Stage cost ``g_k(c)`` on the grid ``g_first + j·g_spacing``, ``(K, C)`` [$].
     law_ue, law_uv
         The law's ESS / EV controls at the grid points, ``(K, S_e)`` / ``(K, S_v)``.
     levels
@@ -341,7 +328,7 @@ def joint_backward(
                     for r in range(n_r):
                         new[a, j, layer, r] = joint_choice(
                             k, e_soe[a], v_soe[j], layer, r, law_ue[k, a], law_uv[k, j], levels,
-                            g, g_first, g_inv_h, w_conn[k], w_away[k], w_depart[k], leave[k],
+                            g, g_first, g_spacing, w_conn[k], w_away[k], w_depart[k], leave[k],
                             fractions[k], fraction_weights[k], e_grid, v_grid, ess, ev, shift,
                             dt_h,
                         )[0]  # fmt: skip
@@ -362,7 +349,7 @@ class JointPolicy:
     stage: np.ndarray
     """``g_k(c)``: ``f_k`` with the controllable load chosen, ``(K, C)`` [$]."""
     grid: tuple[float, float]
-    """``(first point, 1/spacing)`` of both tables' grid [kWh]."""
+    """``(first point, spacing)`` of both tables' grid [kWh]."""
     ctrl_u: np.ndarray
     """Candidate controllable settings ``u_c`` per step, ``(K, U_c)``."""
     ctrl_energy: np.ndarray
@@ -414,7 +401,7 @@ class JointPolicy:
             grid_power(ue, ess[2], ess[3]) + grid_power(uv, ev[2], ev[3]) + run * self.shift[2]
         )
         x = c + self.ctrl_energy[k]
-        pos = np.clip((x - self.grid[0]) * self.grid[1], 0.0, self.exchange.shape[1] - 1.0)
+        pos = np.clip((x - self.grid[0]) / self.grid[1], 0.0, self.exchange.shape[1] - 1.0)
         j = np.minimum(pos.astype(np.int64), self.exchange.shape[1] - 2)
         w = pos - j
         bill = (1.0 - w) * self.exchange[k, j] + w * self.exchange[k, j + 1]
@@ -561,7 +548,7 @@ def joint_policy(
     law_ue = np.ascontiguousarray(law_policy.ess[p])
     devices = np.stack([_battery_row(hh.ess, e.soe), _battery_row(hh.ev, game.ev.soe)])
     shift = np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float)
-    grid = (float(lo), 1.0 / h)
+    grid = (float(lo), h)
     joint_backward(
         np.ascontiguousarray(g), grid[0], grid[1], law_ue, law_uv,
         np.linspace(-1.0, 1.0, CONTROL_LEVELS), e.soe, v_soe, devices[0], devices[1], shift, dt,
