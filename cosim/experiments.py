@@ -56,9 +56,10 @@ def mode_table(results: dict[Mode, EquilibriumResult]) -> tuple[pd.DataFrame, pd
     return pd.DataFrame(rows), pd.concat(per_cluster, ignore_index=True)
 
 
-#: Revision of the mean-field model's discretisation: part of every game's hash, so
-#: equilibria cached under an earlier model are never reused (2: EVs leave inside a step).
-MODEL_REVISION = "2"
+#: Revision of the mean-field model and its solver: part of every game's hash, so
+#: equilibria cached under an earlier one are never reused (2: EVs leave inside a step;
+#: 3: the solver iterates on until the law itself meets the tolerances).
+MODEL_REVISION = "3"
 
 
 def game_hash(game: Game) -> str:
