@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cosim import figures
+from cosim.arguments import counted
 from cosim.epsilon_cli import add_epsilon_arguments, cmd_epsilon
 from cosim.experiments import cached_equilibrium, mode_table
 from cosim.results import atomic_directory, manifest, write_json
@@ -295,21 +296,6 @@ def _wholesale_summary(result: EquilibriumResult) -> dict:
     }
 
 
-def _counted(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer ≥ ``minimum`` (argparse reports a violation, exit 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value}: must be ≥ {minimum}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``cosim`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -349,11 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "simulate":
             p.add_argument(
-                "--households-per-cluster", type=_counted(1), help="override the scenario's"
+                "--households-per-cluster", type=counted(1), help="override the scenario's"
             )
-            p.add_argument("--days", type=_counted(1), help="days to simulate")
+            p.add_argument("--days", type=counted(1), help="days to simulate")
             p.add_argument(
-                "--seed", type=_counted(0), help="seed of the simulation (default: scenario's)"
+                "--seed", type=counted(0), help="seed of the simulation (default: scenario's)"
             )
             p.add_argument(
                 "--reference-path",

@@ -66,7 +66,7 @@ def _option_values(action: argparse.Action) -> str:
     if kind is None:
         return "flag" if action.nargs == 0 else "text"
     name = getattr(kind, "__qualname__", "")
-    return "integer" if "_counted" in name else "text"
+    return "integer" if name.startswith("counted.") else "text"
 
 
 def _sentence(text: str | None) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from cosim.arguments import counted
 from cosim.results import atomic_directory, manifest, write_json
 from cosim.scenario import ScenarioError
 from cosim.wholesale_scenario import (
@@ -616,8 +617,12 @@ def add_wholesale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     help_text = "seed 003's wholesale market: aggregators' learning, LMPs, IMV and ex-post cost"
     p = sub.add_parser("wholesale", help=help_text, description=help_text)
     p.add_argument("scenario", help="wholesale scenario file (TOML), e.g. scenarios/oahu37.toml")
-    p.add_argument("--days", type=int, help="days to simulate (overrides time.days)")
-    p.add_argument("--seeds", type=int, help="replications (overrides seeds)")
+    p.add_argument(
+        "--days",
+        type=counted(2, "the settling check compares the first and the last days"),
+        help="days to simulate (overrides time.days)",
+    )
+    p.add_argument("--seeds", type=counted(1), help="replications (overrides seeds)")
     p.add_argument("--learner", choices=["dp", "rl"], help="overrides learning.learner")
     p.add_argument("--no-storage", action="store_true", help="only the run without storage")
     p.add_argument("--network", help="MATPOWER case file (overrides network.file)")

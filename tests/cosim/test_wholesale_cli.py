@@ -102,6 +102,15 @@ def test_invalid_scenario_exits_2_and_writes_nothing(tmp_path, capsys):
     assert code == 2 and any(": network.file: 'missing.m': file not found" in ln for ln in lines)
 
 
+def test_one_day_is_refused_before_any_work(tmp_path, capsys):
+    """The settling check needs a first and a last day: --days 1 exits 2, nothing written."""
+    out = tmp_path / "res"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["wholesale", str(write(tmp_path, SMALL)), "--days", "1", "--out", str(out)])
+    assert exit_info.value.code == 2 and not out.exists()
+    assert "--days: 1: must be ≥ 2 (the settling check" in capsys.readouterr().err
+
+
 def test_shipped_oahu_scenario_validates():
     if not HAWAII40.is_file():
         pytest.skip(f"Hawaii40 not found at {HAWAII40}; see docs/wholesale.md for where to get it")
