@@ -63,9 +63,17 @@ MODEL_REVISION = "3"
 
 
 def game_hash(game: Game) -> str:
-    """Hash of everything that determines a game's equilibria (not the scenario's name)."""
+    """Hash of everything that determines a game's equilibria (not the scenario's name).
+
+    With a wholesale link that includes the network itself — buses, lines,
+    units and their costs — so an edited case file is never matched to a law
+    solved on the old one.
+    """
     fields = set(GameConfig.model_fields)
-    payload = (MODEL_REVISION + game.config.model_dump_json(include=fields)).encode()
+    payload = MODEL_REVISION + game.config.model_dump_json(include=fields)
+    if game.wholesale is not None:  # the network as read (and costed), not just its file name
+        payload += repr(game.wholesale.network)
+    payload = payload.encode()
     return hashlib.sha256(payload).hexdigest()
 
 

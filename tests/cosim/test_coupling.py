@@ -127,3 +127,17 @@ def test_cosim_run_on_hawaii40(tmp_path, capsys):
     assert summary["simulation"]["checks"]["wholesale_balance"] <= 1e-9
     for name in ("lmp.png", "system_load.png"):
         assert (out / "simulation" / "figures" / name).stat().st_size > 0
+
+
+def test_the_cache_key_follows_the_network_itself():
+    """An edited case (here: other unit costs) never reuses a law solved on the old one."""
+    from dataclasses import replace
+
+    from cosim.experiments import game_hash
+
+    game = build_game(pjm5_config())
+    net = game.wholesale.network
+    cheaper = net.with_costs(net.gen_cost_a, net.gen_cost_b * 0.5)
+    other = replace(game, wholesale=replace(game.wholesale, network=cheaper))
+    assert game_hash(game) == game_hash(build_game(pjm5_config()))
+    assert game_hash(other) != game_hash(game)
