@@ -400,11 +400,8 @@ class JointPolicy:
         c = self.dt_h * (
             grid_power(ue, ess[2], ess[3]) + grid_power(uv, ev[2], ev[3]) + run * self.shift[2]
         )
-        x = c + self.ctrl_energy[k]
-        pos = np.clip((x - self.grid[0]) / self.grid[1], 0.0, self.exchange.shape[1] - 1.0)
-        j = np.minimum(pos.astype(np.int64), self.exchange.shape[1] - 2)
-        w = pos - j
-        bill = (1.0 - w) * self.exchange[k, j] + w * self.exchange[k, j + 1]
+        points = self.grid[0] + self.grid[1] * np.arange(self.exchange.shape[1])
+        bill = np.interp(c + self.ctrl_energy[k], points, self.exchange[k])
         u_c = self.ctrl_u[k, int(np.argmin(bill + self.discomfort * self.ctrl_u[k] ** 2))]
         return float(ue), float(uv), float(run), float(u_c)
 
