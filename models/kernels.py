@@ -55,6 +55,42 @@ def _scatter_rows(idx: np.ndarray, w: np.ndarray, mass: np.ndarray, out: np.ndar
 
 
 @njit(cache=True)
+def _move_costs(
+    price_dt: float,
+    charge_kw: float,
+    discharge_kw: float,
+    efficiency: float,
+    degradation: float,
+    dt_h: float,
+    weight: float,
+) -> tuple[float, float, float, float, float, float]:
+    """Reach and stage-cost coefficients of a move ``d`` of the stored energy, eq. (22).
+
+    Returns ``(up_max, down_max, lin_up, quad_up, lin_down, quad_down)``: the
+    largest charge and discharge in a step [kWh], and ``weight·(π·e(d) +
+    κ·u(d)²·Δt) = lin·d + quad·d²`` on each side of ``d = 0`` (``weight`` is
+    the part of the step the battery is plugged in).
+    """
+    return (
+        efficiency * charge_kw * dt_h,
+        discharge_kw * dt_h / efficiency,
+        weight * price_dt / (efficiency * dt_h),  # $ per kWh stored
+        weight * degradation * dt_h / (efficiency * charge_kw * dt_h) ** 2,
+        weight * price_dt * efficiency / dt_h,
+        weight * degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2,
+    )
+
+
+@njit(cache=True)
+def plugged_share(hd: float, at: np.ndarray, w: np.ndarray) -> float:
+    """Expected part of a step a plugged-in EV stays: ``1 − h_d + h_d·Σ_n w_n F_n``."""
+    share = 1.0 - hd
+    for q in range(at.shape[0]):
+        share += hd * w[q] * at[q]
+    return share
+
+
+@njit(cache=True)
 def _minimise_moves(
     continuation: np.ndarray,
     slopes: np.ndarray,
@@ -81,14 +117,11 @@ def _minimise_moves(
     otherwise every reachable segment is examined.
     """
     n_soe = continuation.shape[0]
-    up_max = efficiency * charge_kw * dt_h
-    down_max = discharge_kw * dt_h / efficiency
+    up_max, down_max, lin_up, quad_up, lin_down, quad_down = _move_costs(
+        price_dt, charge_kw, discharge_kw, efficiency, degradation, dt_h, 1.0
+    )
     n_up = int(np.ceil(up_max / spacing - 1e-12))
     n_down = int(np.ceil(down_max / spacing - 1e-12))
-    lin_up = price_dt / (efficiency * dt_h)  # $ per kWh stored
-    quad_up = degradation * dt_h / (efficiency * charge_kw * dt_h) ** 2
-    lin_down = price_dt * efficiency / dt_h
-    quad_down = degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2
     half_inv_up = 0.5 / quad_up if quad_up > 0.0 else 1e300
     half_inv_down = 0.5 / quad_down if quad_down > 0.0 else 1e300
     # Where the continuation is convex over a state's reach and the price is not
@@ -194,15 +227,9 @@ def _minimise_leaving(
     """
     n_soe = stay.shape[0]
     inv_spacing = 1.0 / spacing
-    up_max = efficiency * charge_kw * dt_h
-    down_max = discharge_kw * dt_h / efficiency
-    plugged = 1.0 - hd
-    for q in range(at.shape[0]):
-        plugged += hd * w[q] * at[q]
-    lin_up = plugged * price_dt / (efficiency * dt_h)
-    quad_up = plugged * degradation * dt_h / (efficiency * charge_kw * dt_h) ** 2
-    lin_down = plugged * price_dt * efficiency / dt_h
-    quad_down = plugged * degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2
+    up_max, down_max, lin_up, quad_up, lin_down, quad_down = _move_costs(
+        price_dt, charge_kw, discharge_kw, efficiency, degradation, dt_h, plugged_share(hd, at, w)
+    )
     kinks = np.empty((n_soe + 1) * (at.shape[0] + 1) + 2)
     for i in range(n_soe):
         b = soe_min + i * spacing
@@ -471,9 +498,7 @@ def battery_forward(
             ha = arrive[k]
             at = leave_at[k]
             wt = leave_w[k]
-            plugged = 1.0 - hd
-            for q in range(at.shape[0]):
-                plugged += hd * wt[q] * at[q]
+            plugged = plugged_share(hd, at, wt)
             post[:] = 0.0
             moved[:] = 0.0
             drawn = 0.0
