@@ -44,10 +44,10 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from cosim.hems import law_control
+from cosim.hems import feasible, law_control
 from market.pricing import Mode, mode_weights, price_curve
 from models.game import Game
-from models.kernels import grid_power, stored_change
+from models.kernels import battery_move, grid_power
 
 #: Set-points of each battery considered at every state (plus the law's own control).
 CONTROL_LEVELS = 21
@@ -105,11 +105,15 @@ def _bilinear(
 
 
 @njit(cache=True)
-def _clip_control(u: float, soe: float, dev: np.ndarray, dt_h: float) -> float:
-    """``u`` clipped so a full step keeps the SoE in bounds (the HEMS's rule, :mod:`cosim.hems`)."""
-    u_hi = min(max((dev[1] - soe) / (dev[4] * dev[2] * dt_h), 0.0), 1.0)
-    u_lo = -min(max((soe - dev[0]) * dev[4] / (dev[3] * dt_h), 0.0), 1.0)
-    return min(max(u, u_lo), u_hi)
+def _move(u: float, soe: float, dev: np.ndarray, dt_h: float) -> tuple[float, float, float, float]:
+    """A battery's set-point as the HEMS applies it: ``(u, SoE after, energy [kWh], wear [$])``.
+
+    ``u`` is clipped so a full step stays in bounds (:func:`cosim.hems.feasible`);
+    ``dev`` is ``[soe_min, soe_max, P_c, P_d, η, κ]``.
+    """
+    u = feasible(u, soe, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
+    after, power = battery_move(soe, u, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
+    return u, after, power * dt_h, dev[5] * u * u * dt_h
 
 
 @njit(cache=True)
@@ -158,19 +162,11 @@ def joint_choice(
     n_uv = n_lv + 1 if layer == CONNECTED else 1
     best, best_ue, best_uv, best_run = np.inf, 0.0, 0.0, 0
     for a in range(n_lv + 1):
-        ue = law_ue if a == n_lv else levels[a]
-        ue = _clip_control(ue, b_e, ess, dt_h)
-        y_e = min(max(b_e + stored_change(ue, ess[2], ess[3], ess[4], dt_h), ess[0]), ess[1])
-        c_e = grid_power(ue, ess[2], ess[3]) * dt_h
-        deg_e = ess[5] * ue * ue * dt_h
+        ue, y_e, c_e, deg_e = _move(law_ue if a == n_lv else levels[a], b_e, ess, dt_h)
         for b in range(n_uv):
             uv, y_v, c_v, deg_v = 0.0, b_v, 0.0, 0.0
             if layer == CONNECTED:
-                uv = law_uv if b == n_lv else levels[b]
-                uv = _clip_control(uv, b_v, ev, dt_h)
-                y_v = min(max(b_v + stored_change(uv, ev[2], ev[3], ev[4], dt_h), ev[0]), ev[1])
-                c_v = grid_power(uv, ev[2], ev[3]) * dt_h
-                deg_v = ev[5] * uv * uv * dt_h
+                uv, y_v, c_v, deg_v = _move(law_uv if b == n_lv else levels[b], b_v, ev, dt_h)
             for run in range(n_run):
                 c = c_e + run * shift[2] * dt_h
                 cont = w_conn if layer == CONNECTED else w_away
