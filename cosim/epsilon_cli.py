@@ -192,6 +192,45 @@ def scenario_with_clusters(
     return rebuilt
 
 
+def study_point(
+    law: LawUnderTest,
+    per_cluster: int,
+    directory: Path,
+    reps: int,
+    build_reps: int,
+    seed: int,
+    workers: int,
+    scheduler: str | None,
+    progress: bool,
+    info: str,
+    start: float | None = None,
+    **columns: object,
+) -> tuple[dict, pd.DataFrame]:
+    """One point of a study: ε_N of ``law`` at ``per_cluster`` households per cluster.
+
+    Returns the table's row (``clusters``, ``households_per_cluster``,
+    ``households``, any extra ``columns``, the estimate's summary and the
+    seconds since ``start``, default now) and the point's paired gaps.
+    """
+    start = time.perf_counter() if start is None else start
+    m = law.game.n_clusters
+    est = estimate_epsilon_nash(
+        law,
+        per_cluster,
+        reps,
+        seed,
+        directory,
+        build_replications=build_reps,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        info=info,
+    )
+    size = {"clusters": m, "households_per_cluster": per_cluster, "households": per_cluster * m}
+    row = {**size, **columns, **est.summary, "seconds": time.perf_counter() - start}
+    return row, est.gaps.assign(**size)
+
+
 def run_study(
     law: LawUnderTest,
     sizes: list[int],
@@ -208,34 +247,15 @@ def run_study(
 
     Size ``n`` (households per cluster) runs in ``work/n{n}``.
     """
-    rows, gaps = [], []
-    m = law.game.n_clusters
-    for n in sizes:
-        start = time.perf_counter()
-        est = estimate_epsilon_nash(
-            law,
-            n,
-            reps,
-            seed,
-            work / f"n{n}",
-            build_replications=build_reps,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            info=info,
+    points = [
+        study_point(
+            law, n, work / f"n{n}", reps, build_reps, seed, workers, scheduler, progress, info
         )
-        rows.append(
-            {
-                "clusters": m,
-                "households_per_cluster": n,
-                "households": n * m,
-                **est.summary,
-                "seconds": time.perf_counter() - start,
-            }
-        )
-        gaps.append(est.gaps.assign(clusters=m, households_per_cluster=n, households=n * m))
-    table = pd.DataFrame(rows)
-    rate = fit_rate(table["households"].to_numpy(), gaps)
+        for n in sizes
+    ]
+    rows, gaps = zip(*points, strict=True)
+    table = pd.DataFrame(list(rows))
+    rate = fit_rate(table["households"].to_numpy(), list(gaps))
     return table, pd.concat(gaps, ignore_index=True), rate
 
 
@@ -292,31 +312,14 @@ def run_growing_clusters_study(
         tested, law_info = law_under_test(game, mode, law, cache)
         digest = game_hash(game)
         root = work / f"m{m}" if work is not None else default_work(game, mode, law, seed)
-        est = estimate_epsilon_nash(
-            tested,
-            per_cluster,
-            reps,
-            seed,
-            root / f"n{per_cluster}",
-            build_replications=build_reps,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            info=info,
-        )
-        n = per_cluster * m
-        laws[m] = {**law_info, "game": digest, "work": str(root / f"n{per_cluster}")}
-        rows.append(
-            {
-                "clusters": m,
-                "households_per_cluster": per_cluster,
-                "households": n,
-                "game": digest,
-                **est.summary,
-                "seconds": time.perf_counter() - start,
-            }
-        )
-        gaps.append(est.gaps.assign(clusters=m, households_per_cluster=per_cluster, households=n))
+        directory = root / f"n{per_cluster}"
+        row, point_gaps = study_point(
+            tested, per_cluster, directory, reps, build_reps, seed, workers, scheduler,
+            progress, info, start=start, game=digest,
+        )  # fmt: skip
+        laws[m] = {**law_info, "game": digest, "work": str(directory)}
+        rows.append(row)
+        gaps.append(point_gaps)
     table = pd.DataFrame(rows)
     rate = fit_rate(table["households"].to_numpy(), gaps)
     return GrowingClustersStudy(table, pd.concat(gaps, ignore_index=True), rate, laws)
