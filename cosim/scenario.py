@@ -21,7 +21,8 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from market.schema import UNION_TAGS, ClusterValue, Frozen, UniformRange
-from models.config import GameConfig, PositiveFloat
+from models.config import GameConfig, PositiveFloat, scenario_path
+from models.coupling import read_network
 from models.game import build_distances, game_rng
 from models.graphon import distance_violations
 
@@ -298,9 +299,7 @@ def _distance_violations(s: Scenario, base_dir: Path | None) -> list[Violation]:
     elif d.kind == "file":
         if d.file is None:
             return [Violation("clusters.distances.file", None, "required when kind = 'file'")]
-        file = Path(d.file)
-        if base_dir is not None and not file.is_absolute():
-            file = base_dir / file
+        file = scenario_path(d.file, base_dir)
         if not file.is_file():
             return [Violation("clusters.distances.file", d.file, "file not found")]
         try:
@@ -325,28 +324,19 @@ def _wholesale_violations(s: Scenario, base_dir: Path | None) -> list[Violation]
     w = s.wholesale
     if w is None:
         return []
-    from market.network import load_matpower, pjm5bus  # only scenarios with a network pay
-
-    if w.network_file is None:
-        network = pjm5bus()
-    else:
-        file = Path(w.network_file).expanduser()
-        if base_dir is not None and not file.is_absolute():
-            file = base_dir / file
-        if not file.is_file():
-            return [
-                Violation(
-                    "wholesale.network_file",
-                    w.network_file,
-                    f"file not found ({file}); docs/wholesale.md says where to get Hawaii40",
-                )
-            ]
-        try:
-            network = load_matpower(file)
-        except (OSError, ValueError) as exc:
-            return [
-                Violation("wholesale.network_file", w.network_file, f"not a MATPOWER case ({exc})")
-            ]
+    file = None if w.network_file is None else scenario_path(w.network_file, base_dir)
+    if file is not None and not file.is_file():
+        return [
+            Violation(
+                "wholesale.network_file",
+                w.network_file,
+                f"file not found ({file}); docs/wholesale.md says where to get Hawaii40",
+            )
+        ]
+    try:
+        network = read_network(w.network_file, base_dir)
+    except (OSError, ValueError) as exc:
+        return [Violation("wholesale.network_file", w.network_file, f"not a MATPOWER case ({exc})")]
     if w.bus >= network.n_buses:
         return [
             Violation(

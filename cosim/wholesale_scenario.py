@@ -23,6 +23,7 @@ from cosim.scenario import (
     timezone_violations,
 )
 from market.wholesale_config import WholesaleScenario, consistency_rules
+from models.config import scenario_path
 
 __all__ = [
     "LoadedWholesale",
@@ -49,12 +50,7 @@ class LoadedWholesale:
     def network_file(self) -> Path | None:
         """The MATPOWER file, resolved against the scenario's directory; None = built-in."""
         name = self.scenario.network.file
-        if name is None:
-            return None
-        file = Path(name).expanduser()
-        if not file.is_absolute() and self.base_dir is not None:
-            file = self.base_dir / file
-        return file
+        return None if name is None else scenario_path(name, self.base_dir)
 
 
 def parse_wholesale_scenario(
@@ -74,9 +70,7 @@ def parse_wholesale_scenario(
     problems = [Violation(*rule) for rule in consistency_rules(scenario)]
     problems += timezone_violations("site.timezone", scenario.site.timezone)
     if scenario.network.file is not None:
-        net = Path(scenario.network.file).expanduser()
-        if not net.is_absolute() and base_dir is not None:
-            net = base_dir / net
+        net = scenario_path(scenario.network.file, base_dir)
         if not net.is_file():
             problems.append(
                 Violation(

@@ -12,12 +12,21 @@ paper leaves a number open the default and its reason are in ``docs/model.md``.
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from market.pricing import PriceConfig
 from market.schema import ClusterValue, CountOrList, Frozen, UniformRange
+
+
+def scenario_path(name: str, base_dir: Path | None) -> Path:
+    """A file named in a scenario: ``~`` expanded, a relative name taken from ``base_dir``
+    (the scenario file's directory)."""
+    file = Path(name).expanduser()
+    return base_dir / file if base_dir is not None and not file.is_absolute() else file
+
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]

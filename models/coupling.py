@@ -28,7 +28,7 @@ import numpy as np
 from market.aggregators import RENEWABLE_FUELS
 from market.dispatch import DispatchResult, EconomicDispatch
 from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
-from models.config import WholesaleLinkConfig
+from models.config import WholesaleLinkConfig, scenario_path
 
 #: Stream of the scenario's seed that draws the generators' costs.
 COST_STREAM = 4
@@ -121,6 +121,13 @@ def expected_lmp(link: WholesaleLink, import_grid_mw: np.ndarray, std_mw: float)
     return np.stack([np.convolve(row, kernel[::-1], mode="valid") for row in raw])
 
 
+def read_network(network_file: str | None, base_dir: Path | None = None) -> Network:
+    """The case a ``[wholesale]`` table names, with the file's costs; none: the PJM 5-bus case."""
+    if network_file is None:
+        return pjm5bus()
+    return load_matpower(scenario_path(network_file, base_dir))
+
+
 def build_link(
     config: WholesaleLinkConfig,
     base_per_kwh: np.ndarray,
@@ -155,15 +162,9 @@ def build_link(
     ValueError
         When ``bus`` is not a bus of the network.
     """
-    if config.network_file is None:
-        network = pjm5bus()
-    else:
-        file = Path(config.network_file).expanduser()
-        if not file.is_absolute() and base_dir is not None:
-            file = base_dir / file
-        network = load_matpower(file)
-        if config.redraw_costs:
-            network = redraw_costs_by_fuel(network, rng)
+    network = read_network(config.network_file, base_dir)
+    if config.network_file is not None and config.redraw_costs:
+        network = redraw_costs_by_fuel(network, rng)
     if config.bus >= network.n_buses:
         raise ValueError(
             f"wholesale.bus: {config.bus}: the network has buses 0..{network.n_buses - 1}"

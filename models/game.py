@@ -17,7 +17,7 @@ import numpy as np
 from market.pricing import Mode, hourly_to_steps, mode_weights, price_curve
 from market.schema import ClusterValue, UniformRange
 from models import devices, graphon, profiles
-from models.config import GameConfig
+from models.config import GameConfig, scenario_path
 from models.coupling import COST_STREAM, WholesaleLink, build_link
 from models.grids import BatteryGrid, build_battery_grid
 
@@ -139,10 +139,7 @@ def build_distances(
         return graphon.line_distances(m, rng)
     if spec.kind == "matrix":
         return np.asarray(spec.matrix, dtype=float)
-    path = Path(spec.file or "")
-    if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
-    return graphon.load_distance_file(path)
+    return graphon.load_distance_file(scenario_path(spec.file or "", base_dir))
 
 
 def _import_range(
