@@ -284,7 +284,7 @@ class WholesaleLinkConfig(Frozen):
         description="Share of that peak that is flat over the day; the rest follows the BDEW H0 "
         "shape [-].",
     )
-    bus_load_std_mw: NonNegFloat = Field(
+    bus_load_std_mw: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = Field(
         10.0,
         description="Std of the rest of the bus's load around its profile, drawn per step [MW]; "
         "the mean field prices the expected LMP over it.",
