@@ -225,13 +225,28 @@ def density_diagnostics(flow: Flow) -> tuple[float, float]:
     return error, smallest
 
 
-def _feedback_law(game: Game, mode: Mode, mixture: PlayState) -> tuple:
-    """The mixture's feedback law evaluated on its own.
+@dataclass(frozen=True)
+class LawOnItsOwn:
+    """The mixture's feedback law evaluated on its own (what a result reports)."""
+
+    policy: Policy
+    flow: Flow
+    game: Game
+    """The game at the law's own grid price."""
+    prices: Prices
+    cost: np.ndarray
+    gap: np.ndarray
+    """Exploitability per cluster [$]."""
+    price_gap: float
+    """Distance of the law's prices to the mixture's (``ε_con``)."""
+
+
+def feedback_law(game: Game, mode: Mode, mixture: PlayState) -> LawOnItsOwn:
+    """The mixture's feedback law, evaluated on its own.
 
     Batteries and the controllable load take the best response to the
     mixture's prices; the shiftable appliance keeps the mixture's randomised
-    policy. Returns the law, its flow, the game at its own grid price, its
-    prices, its exploitability per cluster and its price gap to the mixture.
+    policy.
     """
     batteries, _ = best_response(mixture.game, mixture.prices.stage)
     law = Policy(
@@ -244,8 +259,11 @@ def _feedback_law(game: Game, mode: Mode, mixture: PlayState) -> tuple:
     priced = mixture.game.priced_by(flow.net_kw)
     prices = stage_prices(priced, mode, flow.net_kw)
     _, optimal = best_response(priced, prices.stage)
-    gap = flow.cost(prices.stage, game.dt_h) - optimal
-    return law, flow, priced, prices, gap, price_distance(prices, mixture.prices, game.grid_price)
+    cost = flow.cost(prices.stage, game.dt_h)
+    return LawOnItsOwn(
+        law, flow, priced, prices, cost, cost - optimal,
+        price_distance(prices, mixture.prices, game.grid_price),
+    )  # fmt: skip
 
 
 def solve_equilibrium(
@@ -278,27 +296,28 @@ def solve_equilibrium(
     algorithm = FictitiousPlay(game, mode)
     run = run_fixed_point(algorithm, tol.max_iterations, on_iteration)
     while True:
-        law, flow, priced, prices, gap, price_gap = _feedback_law(game, mode, run.state)
-        exploitability = float(np.max(gap))
-        met = exploitability <= tol.exploitability_tolerance and price_gap <= tol.price_tolerance
+        law = feedback_law(game, mode, run.state)
+        exploitability = float(np.max(law.gap))
+        met = (
+            exploitability <= tol.exploitability_tolerance and law.price_gap <= tol.price_tolerance
+        )
         if met or not run.converged or algorithm.margin < 0.1:
             break
         # the mixture met the tolerances but its law alone did not: iterate on, tighter
         algorithm.margin /= 2.0
         run = run_fixed_point(algorithm, tol.max_iterations, on_iteration, resume=run)
-    mass_error, min_density = density_diagnostics(flow)
-    cost = flow.cost(prices.stage, game.dt_h)
+    mass_error, min_density = density_diagnostics(law.flow)
     return EquilibriumResult(
         mode=mode,
-        game=priced,
-        policy=law,
-        flow=flow,
-        prices=prices,
-        cost=cost,
-        exploitability_by_cluster=gap,
+        game=law.game,
+        policy=law.policy,
+        flow=law.flow,
+        prices=law.prices,
+        cost=law.cost,
+        exploitability_by_cluster=law.gap,
         history=run.history,
         converged=bool(run.converged and met),
-        price_residual=float(max(run.history[-1]["price_residual"], price_gap)),
+        price_residual=float(max(run.history[-1]["price_residual"], law.price_gap)),
         exploitability=exploitability,
         mass_error=mass_error,
         min_density=min_density,
