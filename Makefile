@@ -27,12 +27,12 @@ run: $(VENV)/.installed
 
 ## test: lint and run the test suite (warnings are errors)
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check cosim models market tests benchmarks scenarios
+	$(BIN)/ruff check cosim cosim_cli models market tests benchmarks scenarios
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cosim models market tests benchmarks scenarios
-	$(BIN)/ruff format --check cosim models market tests benchmarks scenarios
+	$(BIN)/ruff check cosim cosim_cli models market tests benchmarks scenarios
+	$(BIN)/ruff format --check cosim cosim_cli models market tests benchmarks scenarios
 
 ## docs: the documentation site in site/ (mkdocs --strict: any warning fails the build)
 docs: $(VENV)/.installed-docs

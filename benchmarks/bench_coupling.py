@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.scenario import ScenarioError, load_scenario
-from cosim.simulation import simulate
+from cosim.scenario.game import ScenarioError, load_scenario
+from cosim.sim.simulation import simulate
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
 

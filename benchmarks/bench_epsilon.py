@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cosim.epsilon import LawUnderTest
-from cosim.epsilon_cli import run_study
-from cosim.scenario import load_scenario
+from cosim.scenario.game import load_scenario
+from cosim.studies.epsilon import LawUnderTest
+from cosim_cli.epsilon import run_study
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from cosim.scenario import load_scenario
+from cosim.scenario.game import load_scenario
 from models import kernels
 from models.equilibrium import solve_equilibrium
 from models.game import build_game

@@ -33,9 +33,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from cosim.engine import CoSimulation
-from cosim.scenario import load_scenario
-from cosim.simulation import price_error, simulate
+from cosim.scenario.game import load_scenario
+from cosim.sim.engine import CoSimulation
+from cosim.sim.simulation import price_error, simulate
 from models.equilibrium import solve_equilibrium
 from models.feedback import FeedbackLaw
 from models.game import build_game

@@ -1,6 +1,6 @@
 """Wall time of seed 003's experiment (50 days × 5 seeds); prints JSON.
 
-Runs :func:`cosim.wholesale.run_experiment` on ``scenarios/oahu37.toml`` as
+Runs :func:`cosim.studies.wholesale.run_experiment` on ``scenarios/oahu37.toml`` as
 ``cosim wholesale`` does (every seed with storage, the paired run without
 storage, and the DP-versus-RL comparison on the final beliefs), without
 writing tables or figures, and reports the wall time against the SPEC §9
@@ -20,7 +20,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from cosim.wholesale import LoadedWholesale, load_wholesale_scenario, run_experiment, with_overrides
+from cosim.studies.wholesale import (
+    LoadedWholesale,
+    load_wholesale_scenario,
+    run_experiment,
+    with_overrides,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "oahu37.toml"
@@ -43,7 +48,7 @@ def main() -> None:
         loaded = load_wholesale_scenario(SCENARIO)
     else:  # run the same experiment on the built-in network
         data["network"] = {}
-        from cosim.wholesale_scenario import parse_wholesale_scenario
+        from cosim.scenario.wholesale import parse_wholesale_scenario
 
         loaded = LoadedWholesale(parse_wholesale_scenario(data, str(SCENARIO)), SCENARIO, "")
         note = f"{network} not found: measured on the built-in PJM 5-bus case instead of Hawaii40"

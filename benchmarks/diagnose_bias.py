@@ -50,9 +50,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cosim.engine import CoSimulation  # noqa: E402
-from cosim.population import EVSchedule  # noqa: E402
-from cosim.scenario import parse_scenario, read_toml  # noqa: E402
+from cosim.scenario.game import parse_scenario, read_toml  # noqa: E402
+from cosim.sim.engine import CoSimulation  # noqa: E402
+from cosim.sim.population import EVSchedule  # noqa: E402
 from models import devices, kernels  # noqa: E402
 from models.equilibrium import solve_equilibrium  # noqa: E402
 from models.feedback import FeedbackLaw  # noqa: E402

@@ -106,7 +106,9 @@ def run_all(target: Path) -> None:
             if done.returncode not in (0, 1):
                 raise SystemExit(f"{name}: exit {done.returncode}\n{done.stderr[-2000:]}")
             payload = json.loads(done.stdout[done.stdout.index("{") :])
-            (target / f"{name}.json").write_text(json.dumps(_clean(payload), indent=1, sort_keys=True))
+            (target / f"{name}.json").write_text(
+                json.dumps(_clean(payload), indent=1, sort_keys=True)
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

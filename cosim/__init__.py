@@ -16,10 +16,10 @@ Every result object has ``.to_pandas()`` (its tables, keyed by name),
 """
 
 from cosim.api import EpsilonStudy, estimate_epsilon_nash, run_wholesale
-from cosim.scenario import LoadedScenario, Scenario, ScenarioError, load_scenario
-from cosim.simulation import SimulationResult, simulate
-from cosim.wholesale import ExperimentResult
-from cosim.wholesale_scenario import LoadedWholesale, load_wholesale_scenario
+from cosim.scenario.game import LoadedScenario, Scenario, ScenarioError, load_scenario
+from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario
+from cosim.sim.simulation import SimulationResult, simulate
+from cosim.studies.wholesale import ExperimentResult
 from market.pricing import Mode
 from models.archive import load_equilibrium, save_equilibrium
 from models.equilibrium import EquilibriumResult, solve_equilibrium

@@ -1,5 +1,5 @@
 import sys
 
-from cosim.cli import main
+from cosim_cli.main import main
 
 sys.exit(main())

@@ -23,11 +23,11 @@ from typing import Literal
 import pandas as pd
 from tqdm import tqdm
 
-from cosim.epsilon import INFO_LOCAL, LawUnderTest
-from cosim.epsilon_cli import run_study
-from cosim.scenario import LoadedScenario, load_scenario
-from cosim.wholesale import ExperimentResult, run_experiment
-from cosim.wholesale_scenario import LoadedWholesale, load_wholesale_scenario, with_overrides
+from cosim.scenario.game import LoadedScenario, load_scenario
+from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario, with_overrides
+from cosim.studies.epsilon import INFO_LOCAL, LawUnderTest
+from cosim.studies.wholesale import ExperimentResult, run_experiment
+from cosim_cli.epsilon import run_study
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
 from models.game import build_game
@@ -173,7 +173,7 @@ def estimate_epsilon_nash(
     (dynamic programming over its own state, against sampled aggregates of the
     others) while everyone else applies the law; ε_N is the largest mean paired
     gain over clusters, with a confidence interval over replications
-    (:func:`cosim.epsilon.estimate_epsilon_nash`). The rate of ε_N in the total
+    (:func:`cosim.studies.epsilon.estimate_epsilon_nash`). The rate of ε_N in the total
     number of households is fitted with a bootstrap CI. See ``docs/epsilon.md``.
 
     Parameters

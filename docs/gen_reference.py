@@ -2,7 +2,7 @@
 
 import mkdocs_gen_files
 
-from cosim.reference import cli_reference, scenario_reference
+from cosim_cli.reference import cli_reference, scenario_reference
 
 with mkdocs_gen_files.open("cli.md", "w") as page:
     page.write(cli_reference())

@@ -1,7 +1,7 @@
 """Typed, frozen configuration of a wholesale-market experiment (seed 003 §5).
 
 A wholesale scenario file (TOML) is validated into :class:`WholesaleScenario`
-once, at the edge (``cosim.wholesale.load_wholesale_scenario``); everything
+once, at the edge (``cosim.studies.wholesale.load_wholesale_scenario``); everything
 downstream receives these objects. Each field carries its unit; where seed 003
 leaves a number open (its extracted text lost the triangular parameters, β and
 γ), the default is ours and docs/wholesale.md says why.

@@ -2,7 +2,7 @@
 
 Every field carries its unit and its source in its description; the scenario
 reference in ``docs/`` is generated from these classes. Values are validated
-once, when a scenario file is read (see :mod:`cosim.scenario`); everything
+once, when a scenario file is read (see :mod:`cosim.scenario.game`); everything
 downstream receives these objects, never raw dictionaries.
 
 Defaults follow ``SPEC.md`` §1–4 and Aziz et al. (G-2025-80) §4.2; where the

@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cosim.experiments import compare_modes, mode_table
-from cosim.scenario import Scenario, load_scenario
+from cosim.scenario.game import Scenario, load_scenario
+from cosim.studies.modes import compare_modes, mode_table
 from market.pricing import Mode
 from models.game import build_game
 

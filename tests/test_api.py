@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import cosim
-from cosim.cli import main
+from cosim_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

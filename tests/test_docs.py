@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from cosim.cli import main
+from cosim_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

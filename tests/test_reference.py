@@ -9,8 +9,8 @@ import inspect
 import pytest
 from pydantic import BaseModel
 
-from cosim.cli import build_parser
-from cosim.reference import (
+from cosim_cli.main import build_parser
+from cosim_cli.reference import (
     cli_reference,
     config_classes,
     document_fields,
@@ -24,7 +24,7 @@ CONFIG_MODULES = (
     "models.config",
     "market.pricing",
     "market.wholesale_config",
-    "cosim.scenario",
+    "cosim.scenario.game",
 )
 
 

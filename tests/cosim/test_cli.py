@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cosim import cli
+from cosim_cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = str(ROOT / "scenarios" / "default.toml")

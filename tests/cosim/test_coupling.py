@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosim.scenario import ScenarioError, load_scenario
-from cosim.simulation import simulate
+from cosim.scenario.game import ScenarioError, load_scenario
+from cosim.sim.simulation import simulate
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
@@ -100,7 +100,7 @@ def test_energy_balances_across_the_layers(coupled):
 
 
 def test_bad_wholesale_tables_are_reported(tmp_path):
-    from cosim.cli import main
+    from cosim_cli.main import main
 
     bad = tmp_path / "bad.toml"
     bad.write_text(
@@ -115,7 +115,7 @@ def test_bad_wholesale_tables_are_reported(tmp_path):
 
 @pytest.mark.skipif(not HAWAII40.is_file(), reason="Hawaii40 is not in ../shared/data")
 def test_cosim_run_on_hawaii40(tmp_path, capsys):
-    from cosim.cli import main
+    from cosim_cli.main import main
 
     out = tmp_path / "full"
     args = ["run", str(SCENARIOS / "cosim_full.toml"), "--out", str(out), "--json"]
@@ -133,7 +133,7 @@ def test_the_cache_key_follows_the_network_itself():
     """An edited case (here: other unit costs) never reuses a law solved on the old one."""
     from dataclasses import replace
 
-    from cosim.experiments import game_hash
+    from cosim.studies.modes import game_hash
 
     game = build_game(pjm5_config())
     net = game.wholesale.network

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.epsilon import (
+from cosim.studies.epsilon import (
     INFO_LOCAL,
     LawUnderTest,
     MeasureGap,
@@ -15,7 +15,7 @@ from cosim.epsilon import (
     estimate_epsilon_nash,
     fit_rate,
 )
-from cosim.montecarlo import run_replications
+from cosim.studies.montecarlo import run_replications
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
@@ -112,7 +112,7 @@ def test_measured_gaps_do_not_depend_on_the_worker_count(gmfg, tmp_path):
 def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
     import json
 
-    from cosim.cli import main
+    from cosim_cli.main import main
 
     scenario = tmp_path / "eps.toml"
     scenario.write_text(
@@ -143,7 +143,7 @@ def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
 
 def test_full_information_deviation(gmfg, tmp_path):
     """Full information: a table that ignores the aggregate is the law; the gap's CI reaches 0."""
-    from cosim.epsilon import INFO_FULL, FullInformationTables
+    from cosim.studies.epsilon import INFO_FULL, FullInformationTables
 
     hh = np.array([4, 4, 4])
     law_tables = np.repeat(gmfg.policy.ess[:, :, None, :], 3, axis=2)

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from cosim.cli import main
-from cosim.epsilon_cli import scenario_with_clusters
-from cosim.experiments import game_hash
-from cosim.scenario import load_scenario
+from cosim.scenario.game import load_scenario
+from cosim.studies.modes import game_hash
+from cosim_cli.epsilon import scenario_with_clusters
+from cosim_cli.main import main
 from models.game import build_game
 
 SCENARIO = """seed = 4

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from cosim.hems import household_key, key_normal, key_uniform
+from cosim.sim.hems import household_key, key_normal, key_uniform
 
 
 @njit

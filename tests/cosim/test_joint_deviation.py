@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.epsilon import LawUnderTest
-from cosim.joint_deviation import AWAY, CONNECTED, joint_policy
+from cosim.studies.epsilon import LawUnderTest
+from cosim.studies.joint_deviation import AWAY, CONNECTED, joint_policy
 from models import devices, kernels, shiftable_kernels
 from models.config import GameConfig
 from models.game import build_game

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.montecarlo import replication_path, run_replications
+from cosim.studies.montecarlo import replication_path, run_replications
 
 
 def draw(replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
@@ -55,7 +55,7 @@ SLOW_SCRIPT = textwrap.dedent(
     """
     import sys, time
     import numpy as np, pandas as pd
-    from cosim.montecarlo import run_replications
+    from cosim.studies.montecarlo import run_replications
 
     def slow(replication, seq):
         time.sleep(0.4)

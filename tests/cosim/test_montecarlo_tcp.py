@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.epsilon import LawUnderTest, SampleOthers
-from cosim.montecarlo import run_replications
+from cosim.studies.epsilon import LawUnderTest, SampleOthers
+from cosim.studies.montecarlo import run_replications
 from models.config import GameConfig
 from models.game import build_game
 

@@ -21,8 +21,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from cosim.cli import main
-from cosim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from cosim.scenario.game import Scenario, ScenarioError, load_scenario, parse_scenario
+from cosim_cli.main import main
 from models.config import TimeConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.hems import feasible, grid_power, law_control, stored_change
-from cosim.population import draw_ev_schedule, init_population
-from cosim.simulation import price_error, simulate
+from cosim.sim.hems import feasible, grid_power, law_control, stored_change
+from cosim.sim.population import draw_ev_schedule, init_population
+from cosim.sim.simulation import price_error, simulate
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.feedback import FeedbackLaw

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cosim.cli import main
-from cosim.wholesale import load_wholesale_scenario
+from cosim.studies.wholesale import load_wholesale_scenario
+from cosim_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 HAWAII40 = ROOT.parent / "shared" / "data" / "hawaii40.m"

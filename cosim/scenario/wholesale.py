@@ -2,7 +2,7 @@
 
 The wholesale experiment of seed 003 has its own scenario format
 (:mod:`market.wholesale_config`); it is validated here once, before any
-work, with the helpers and the reporting of :mod:`cosim.scenario`: every
+work, with the helpers and the reporting of :mod:`cosim.scenario.game`: every
 violation as ``FILE: path.to.field: value: rule``, collected in a
 :class:`~cosim.scenario.ScenarioError` (the command exits with status 2).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cosim.scenario import (
+from cosim.scenario.game import (
     ScenarioError,
     Violation,
     pydantic_violations,

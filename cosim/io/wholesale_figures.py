@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
-    from cosim.wholesale import ExperimentResult
+    from cosim.studies.wholesale import ExperimentResult
 
 __all__ = ["experiment_figures"]
 

@@ -6,7 +6,7 @@ in parallel. Randomness is counter-based: the normal or uniform number a
 household uses for a purpose at a step is a pure function of
 ``(seed, household, step, purpose)`` (SplitMix64 hashing), so every household
 has its own independent stream, results do not depend on the number of
-threads, and the per-agent reference path (:mod:`cosim.agents`) draws exactly
+threads, and the per-agent reference path (:mod:`cosim.sim.agents`) draws exactly
 the same numbers.
 """
 

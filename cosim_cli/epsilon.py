@@ -3,7 +3,7 @@
 Two studies of SPEC §7. **M fixed** (``--sizes``): for each population size
 (households per cluster, ``M`` the scenario's) it estimates ε_N (local or full
 information) of the scenario's GMFG law with
-:func:`cosim.epsilon.estimate_epsilon_nash`. **M growing** (``--clusters``):
+:func:`cosim.studies.epsilon.estimate_epsilon_nash`. **M growing** (``--clusters``):
 for each ``M`` the game is rebuilt from the scenario with ``M`` clusters — ``M``
 points drawn on the continuous graphon's domain (``line``: uniform on [0, 1],
 ``W = exp(−α|x−y|)``; or a seeded radial feeder) with per-cluster parameters
@@ -33,10 +33,16 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from cosim.epsilon import INFO_FULL, INFO_LOCAL, LawUnderTest, estimate_epsilon_nash, fit_rate
-from cosim.experiments import cached_equilibrium, game_hash
-from cosim.results import atomic_directory, manifest, write_json
-from cosim.scenario import LoadedScenario, Scenario, consistency_violations
+from cosim.io.results import atomic_directory, manifest, write_json
+from cosim.scenario.game import LoadedScenario, Scenario, consistency_violations
+from cosim.studies.epsilon import (
+    INFO_FULL,
+    INFO_LOCAL,
+    LawUnderTest,
+    estimate_epsilon_nash,
+    fit_rate,
+)
+from cosim.studies.modes import cached_equilibrium, game_hash
 from market.pricing import Mode
 from models.equilibrium import solve_equilibrium
 from models.game import Game, build_game

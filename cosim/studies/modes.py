@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosim.results import atomic_directory
+from cosim.io.results import atomic_directory
 from market.pricing import Mode
 from models.archive import load_equilibrium, save_equilibrium
 from models.config import GameConfig

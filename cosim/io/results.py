@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cosim.scenario import LoadedScenario
-    from cosim.wholesale_scenario import LoadedWholesale
+    from cosim.scenario.game import LoadedScenario
+    from cosim.scenario.wholesale import LoadedWholesale
 
 _PACKAGES = (
     "prosumer-cosim",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cosim.engine import BOOK_FIELDS, WHOLESALE_FIELDS, CoSimulation
+from cosim.sim.engine import BOOK_FIELDS, WHOLESALE_FIELDS, CoSimulation
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult
 from models.feedback import FeedbackLaw

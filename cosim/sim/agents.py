@@ -1,7 +1,7 @@
 """Mesa agents of the co-simulation: households (views onto their rows) and aggregators.
 
 :meth:`Household.hems_step` is the per-agent reference path: plain Python, one
-household at a time, doing what :func:`cosim.hems.control_step` does for the
+household at a time, doing what :func:`cosim.sim.hems.control_step` does for the
 whole population. Both draw the same counter-based random numbers, so the
 two paths must produce identical trajectories (tested).
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from cosim.hems import (
+from cosim.sim.hems import (
     ESS_NOISE,
     LOAD_NOISE,
     PV_NOISE,
@@ -25,7 +25,7 @@ from cosim.hems import (
 )
 
 if TYPE_CHECKING:
-    from cosim.engine import CoSimulation
+    from cosim.sim.engine import CoSimulation
 
 
 def _law_control(row, first: float, inv_spacing: float, soe: float) -> float:

@@ -1,7 +1,7 @@
 """The seed-003 wholesale experiment: runs, results and the ``cosim wholesale`` command.
 
 A wholesale scenario (TOML, :class:`market.wholesale_config.WholesaleScenario`)
-is validated once, by :mod:`cosim.wholesale_scenario`, with the same reporting
+is validated once, by :mod:`cosim.scenario.wholesale`, with the same reporting
 as GMFG scenarios (``FILE: path: value: rule``, every violation, exit status
 2); its loaders are re-exported here. An experiment
 runs ``seeds`` replications, children of one ``SeedSequence``; each draws its
@@ -26,15 +26,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from cosim.arguments import counted
-from cosim.results import atomic_directory, manifest, write_json
-from cosim.scenario import ScenarioError
-from cosim.wholesale_scenario import (
+from cosim.io.results import atomic_directory, manifest, write_json
+from cosim.scenario.game import ScenarioError
+from cosim.scenario.wholesale import (
     LoadedWholesale,
     load_wholesale_scenario,
     parse_wholesale_scenario,
     with_overrides,
 )
+from cosim_cli.arguments import counted
 from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
 from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
@@ -558,7 +558,7 @@ def _lines(summary: dict) -> list[str]:
 
 def cmd_wholesale(args: argparse.Namespace) -> int:
     """``cosim wholesale``: seed 003's experiment with figures and tables."""
-    from cosim import wholesale_figures
+    from cosim.io import wholesale_figures
 
     try:
         loaded = load_wholesale_scenario(args.scenario)

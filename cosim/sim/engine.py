@@ -36,9 +36,9 @@ import mesa
 import numpy as np
 import simpy
 
-from cosim import hems
-from cosim.agents import ClusterAggregator, Household
-from cosim.population import EVSchedule, Population, draw_ev_schedule, init_population
+from cosim.sim import hems
+from cosim.sim.agents import ClusterAggregator, Household
+from cosim.sim.population import EVSchedule, Population, draw_ev_schedule, init_population
 from market.pricing import Mode, mode_weights, price_curve
 from models import devices
 from models.feedback import FeedbackLaw

@@ -2,7 +2,7 @@
 
 The documentation site (``make docs``) renders these at build time, so the
 options of the command and the fields of a scenario file are documented once,
-where they are defined: in the argparse parser of :mod:`cosim.cli` and in the
+where they are defined: in the argparse parser of :mod:`cosim_cli.main` and in the
 pydantic configuration classes (their descriptions, defaults and rules).
 """
 
@@ -96,10 +96,10 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     Parameters
     ----------
     parser
-        The parser to document (default: :func:`cosim.cli.build_parser`).
+        The parser to document (default: :func:`cosim_cli.main.build_parser`).
     """
     if parser is None:
-        from cosim.cli import build_parser
+        from cosim_cli.main import build_parser
 
         parser = build_parser()
     out = [
@@ -348,7 +348,7 @@ def _tables(
 
 def scenario_formats() -> dict[str, type[BaseModel]]:
     """The scenario formats, by the command that reads them."""
-    from cosim.scenario import Scenario
+    from cosim.scenario.game import Scenario
     from market.wholesale_config import WholesaleScenario
 
     return {

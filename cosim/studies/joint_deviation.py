@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from cosim.hems import feasible, law_control
+from cosim.sim.hems import feasible, law_control
 from market.pricing import Mode, mode_weights, price_curve
 from models.game import Game
 from models.kernels import battery_move, grid_power
@@ -108,7 +108,7 @@ def _bilinear(
 def _move(u: float, soe: float, dev: np.ndarray, dt_h: float) -> tuple[float, float, float, float]:
     """A battery's set-point as the HEMS applies it: ``(u, SoE after, energy [kWh], wear [$])``.
 
-    ``u`` is clipped so a full step stays in bounds (:func:`cosim.hems.feasible`);
+    ``u`` is clipped so a full step stays in bounds (:func:`cosim.sim.hems.feasible`);
     ``dev`` is ``[soe_min, soe_max, P_c, P_d, η, κ]``.
     """
     u = feasible(u, soe, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
@@ -477,7 +477,7 @@ def joint_policy(
         The deviator's cluster.
     rows
         Build samples of that cluster (columns ``step``, ``m_q``, ``own_kwh``,
-        ``own_exo_kwh``), see :class:`cosim.epsilon.SampleOthers`.
+        ``own_exo_kwh``), see :class:`cosim.studies.epsilon.SampleOthers`.
     households
         ``N_p``.
     has_ev

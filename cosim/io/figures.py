@@ -213,7 +213,7 @@ def plot_household_costs(households, result: EquilibriumResult, path: Path) -> N
 def plot_lmp_and_cluster_prices(sim, result: EquilibriumResult, path: Path) -> None:
     """LMP at the households' bus (mean field and realised) against the clusters' prices.
 
-    ``sim`` is a :class:`cosim.simulation.SimulationResult` of a game with a
+    ``sim`` is a :class:`cosim.sim.simulation.SimulationResult` of a game with a
     wholesale link; prices in $/kWh, the LMP with the retail adder (``p_G``).
     """
     game = result.game

@@ -11,7 +11,7 @@ step, ``e_i · π_p(others + e_i)`` — nonlinear in ``e_i`` through its own ter
 Deviation class: with local information the deviator re-optimises **all its
 devices jointly** — an exact DP over (ESS SoE, EV SoE, EV plugged in / away,
 shiftable quanta left) with every control at once and the controllable load
-inside the stage cost (:mod:`cosim.joint_deviation`); its EV ownership is
+inside the stage cost (:mod:`cosim.studies.joint_deviation`); its EV ownership is
 part of its state. With full information the DP is approximate and, to stay
 small, re-optimises the home battery only (:func:`ess_best_response_full`).
 See ``docs/epsilon.md``.
@@ -33,15 +33,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cosim import hems
-from cosim.engine import CoSimulation
-from cosim.joint_deviation import (
+from cosim.sim import hems
+from cosim.sim.engine import CoSimulation
+from cosim.studies.joint_deviation import (
     JointDeviation,
     cluster_stage_price,
     joint_policy,
     sampled_grid_price,
 )
-from cosim.montecarlo import engine_seed
+from cosim.studies.montecarlo import engine_seed
 from market.pricing import Mode
 from models import kernels
 from models.equilibrium import EquilibriumResult
@@ -415,7 +415,7 @@ def joint_best_response(
     """The deviators' joint best responses, local information, one per cluster.
 
     For each cluster and each deviator type (owns an EV or not), the exact DP
-    of :func:`cosim.joint_deviation.joint_policy` on the build samples of that
+    of :func:`cosim.studies.joint_deviation.joint_policy` on the build samples of that
     cluster in which the deviator had that type — the others' aggregate
     depends on it (one EV fewer among them) — or on all of the cluster's
     samples when fewer than two match.
@@ -522,7 +522,7 @@ def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> N
     """
     import json
 
-    from cosim.experiments import game_hash
+    from cosim.studies.modes import game_hash
 
     stamp = {
         "game": game_hash(law.game),
@@ -559,14 +559,14 @@ def estimate_epsilon_nash(
     The build replications (children ``0..B-1`` of ``SeedSequence([seed, 0])``)
     give the samples of the others' aggregates for the deviator's DP; the
     measured replications (children of ``SeedSequence([seed, 1])``) are fresh.
-    Both phases run through :func:`cosim.montecarlo.run_replications` in
+    Both phases run through :func:`cosim.studies.montecarlo.run_replications` in
     ``directory/samples`` and ``directory/measure-buildB-{joint,full}`` and resume from there
     (the measured gaps depend on the deviation built from ``B`` replications,
     hence the name; a directory belongs to one law, scenario and size).
     """
     from pathlib import Path
 
-    from cosim.montecarlo import run_replications
+    from cosim.studies.montecarlo import run_replications
 
     m = law.game.n_clusters
     hh = np.broadcast_to(np.asarray(households, dtype=np.int64), (m,)).copy()

@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cosim import figures
-from cosim.arguments import counted
-from cosim.epsilon_cli import add_epsilon_arguments, cmd_epsilon
-from cosim.experiments import cached_equilibrium, mode_table
-from cosim.results import atomic_directory, manifest, write_json
-from cosim.scenario import LoadedScenario, ScenarioError, load_scenario
-from cosim.simulation import price_error, simulate
-from cosim.wholesale import add_wholesale_parser
-from cosim.wholesale_scenario import load_wholesale_scenario
+from cosim.io import figures
+from cosim.io.results import atomic_directory, manifest, write_json
+from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
+from cosim.scenario.wholesale import load_wholesale_scenario
+from cosim.sim.simulation import price_error, simulate
+from cosim.studies.modes import cached_equilibrium, mode_table
+from cosim.studies.wholesale import add_wholesale_parser
+from cosim_cli.arguments import counted
+from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
 from models.equilibrium import EquilibriumResult, solve_equilibrium

@@ -1,0 +1,1 @@
+"""Result directories (atomic, with a manifest), the equilibrium cache and figures."""
