@@ -21,16 +21,18 @@ The LMP is the derivative of the Lagrangian (7) with respect to d_n, eq. (6)::
 duals as ∂cost/∂(row bound); with the demand terms moved into the row bounds,
 the dual of a line row is μ_l = μ̲_l − μ̄_l and LMP_n = λ + Σ_l PTDF_{l,n} μ_l.
 
-:func:`create_model` is the readable definition. :class:`EconomicDispatch`
-builds once and re-solves, through Pyomo's persistent HiGHS interface or — the
-fast path — a ``highspy.Highs`` object updated in place. Units: MW and $/MWh;
-:func:`to_dollars_per_kwh` converts at the boundary. See docs/wholesale.md.
+:func:`market.dispatch_model.create_model` is the readable definition (it and
+:class:`DispatchOptions`, the dispatch's settings, are importable from here).
+:class:`EconomicDispatch` builds once and re-solves, through Pyomo's persistent
+HiGHS interface or — the fast path — a ``highspy.Highs`` object updated in
+place. Units: MW and $/MWh; :func:`to_dollars_per_kwh` converts at the
+boundary. See docs/wholesale.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import highspy
@@ -39,17 +41,13 @@ import pyomo.environ as pyo
 from numpy.typing import ArrayLike, NDArray
 
 from market.dispatch_model import (
-    define_demand,
-    define_generation,
-    define_line_limits,
-    define_objective,
-    define_power_balance,
-    define_sets,
-    define_shedding_and_surplus,
-    define_supply,
+    DispatchOptions,
+    clean_ptdf,
+    create_model,
+    monitored_lines,
     set_demand,
 )
-from market.network import Network, ptdf
+from market.network import Network
 
 __all__ = [
     "QP_ATTEMPTS",
@@ -86,34 +84,6 @@ _FINAL_STATUSES = (
 
 class DispatchError(RuntimeError):
     """The solver failed on a dispatch that should always be feasible."""
-
-
-@dataclass(frozen=True)
-class DispatchOptions:
-    """Prices of the two slack terms and numerical settings of the dispatch."""
-
-    value_of_lost_load: float = 10_000.0
-    """VOLL: price of shed load ($/MWh); caps the LMP where load is shed."""
-    surplus_penalty: float = 1_000.0
-    """Price of dumped surplus ($/MWh); the LMP is −this where surplus is dumped."""
-    ptdf_tolerance: float = 1e-10
-    """PTDF entries with smaller magnitude are treated as zero."""
-    qp_iteration_limit: int = 5_000
-    """Iterations allowed to one HiGHS QP solve (a dispatch needs a few hundred).
-    A solve that cycles into this limit, or ends in any other non-optimal state
-    but a time limit, is retried with the next of :data:`QP_ATTEMPTS`."""
-    highs_options: Mapping[str, bool | int | float | str] = field(default_factory=dict, hash=False)
-    """Extra HiGHS options (e.g. ``{"time_limit": 1.0}``), passed to both paths."""
-
-    def __post_init__(self) -> None:
-        if not self.value_of_lost_load > 0.0:
-            raise ValueError(f"value_of_lost_load: {self.value_of_lost_load} must be > 0")
-        if not self.surplus_penalty > 0.0:
-            raise ValueError(f"surplus_penalty: {self.surplus_penalty} must be > 0")
-        if not self.qp_iteration_limit > 0:
-            raise ValueError(f"qp_iteration_limit: {self.qp_iteration_limit} must be > 0")
-        if not self.ptdf_tolerance >= 0.0:
-            raise ValueError(f"ptdf_tolerance: {self.ptdf_tolerance} must be ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -166,56 +136,6 @@ class DispatchResult:
 def to_dollars_per_kwh(price_per_mwh: ArrayLike) -> NDArray[np.float64]:
     """Convert prices from $/MWh (wholesale layer) to $/kWh (household layer)."""
     return np.asarray(price_per_mwh, dtype=float) / 1000.0
-
-
-# ---------------------------------------------------------------------------
-# The readable definition: a Pyomo model built from small define_* steps
-# ---------------------------------------------------------------------------
-def create_model(
-    network: Network,
-    ptdf_matrix: NDArray[np.float64] | None = None,
-    options: DispatchOptions | None = None,
-) -> pyo.ConcreteModel:
-    """Build the economic dispatch, eqs. (2)–(5), as a Pyomo model.
-
-    Parameters
-    ----------
-    network
-        The network.
-    ptdf_matrix
-        PTDF (lines × buses); computed from the network if omitted.
-    options
-        Slack prices; defaults if omitted.
-
-    Returns
-    -------
-    pyomo.environ.ConcreteModel
-        The model, with mutable ``demand[n]`` set to the nominal demand.
-    """
-    options = options or DispatchOptions()
-    matrix = _clean_ptdf(network, ptdf_matrix, options)
-    model = pyo.ConcreteModel(name=f"economic dispatch ({network.name or 'network'})")
-    define_sets(model, network, _monitored_lines(network))
-    define_demand(model, network, matrix)
-    define_generation(model, network)
-    define_shedding_and_surplus(model)
-    define_supply(model, network)
-    define_power_balance(model)
-    define_line_limits(model, network, matrix)
-    define_objective(model, network, options)
-    return model
-
-
-def _monitored_lines(network: Network) -> NDArray[np.intp]:
-    return np.flatnonzero(np.isfinite(network.line_limit_mw))
-
-
-def _clean_ptdf(network: Network, matrix: NDArray | None, options: DispatchOptions) -> NDArray:
-    out = ptdf(network) if matrix is None else np.array(matrix, dtype=float)
-    if out.shape != (network.n_lines, network.n_buses):
-        raise ValueError(f"ptdf_matrix: shape {out.shape}, expected lines × buses")
-    out[np.abs(out) < options.ptdf_tolerance] = 0.0
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -442,7 +362,7 @@ class EconomicDispatch:
         self.network = network
         self.options = options or DispatchOptions()
         self.method = method
-        self.ptdf = _clean_ptdf(network, None, self.options)
+        self.ptdf = clean_ptdf(network, None, self.options)
         self.ptdf.setflags(write=False)
         if method == "highspy":
             self._path: _HighspyPath | _PyomoPath = _HighspyPath(network, self.ptdf, self.options)
@@ -529,7 +449,7 @@ def _tightest_per_corridor(network: Network) -> NDArray[np.intp]:
     """
     tightness = network.line_limit_mw * np.abs(network.line_reactance)
     best: dict[tuple[int, int], int] = {}
-    for k in _monitored_lines(network):
+    for k in monitored_lines(network):
         f, t = int(network.line_from[k]), int(network.line_to[k])
         key = (min(f, t), max(f, t))
         if key not in best or tightness[k] < tightness[best[key]]:

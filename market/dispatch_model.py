@@ -1,21 +1,100 @@
 """The economic dispatch as a Pyomo model, one ``define_*`` function per part (PyPSA style).
 
-Seed 003 eqs. (2)–(5) in PTDF form; :func:`market.dispatch.create_model` calls
-these in order. See :mod:`market.dispatch` for the formulation and the LMPs.
+Seed 003 eqs. (2)–(5) in PTDF form. :func:`create_model` calls the
+``define_*`` functions in order; :mod:`market.dispatch` solves the model (or
+its ``highspy`` twin) and computes the LMPs. See :mod:`market.dispatch` for
+the formulation.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
 from numpy.typing import ArrayLike, NDArray
 
-from market.network import Network
+from market.network import Network, ptdf
 
-if TYPE_CHECKING:
-    from market.dispatch import DispatchOptions
+__all__ = ["DispatchOptions", "clean_ptdf", "create_model", "monitored_lines", "set_demand"]
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    """Prices of the two slack terms and numerical settings of the dispatch."""
+
+    value_of_lost_load: float = 10_000.0
+    """VOLL: price of shed load ($/MWh); caps the LMP where load is shed."""
+    surplus_penalty: float = 1_000.0
+    """Price of dumped surplus ($/MWh); the LMP is −this where surplus is dumped."""
+    ptdf_tolerance: float = 1e-10
+    """PTDF entries with smaller magnitude are treated as zero."""
+    qp_iteration_limit: int = 5_000
+    """Iterations allowed to one HiGHS QP solve (a dispatch needs a few hundred).
+    A solve that cycles into this limit, or ends in any other non-optimal state
+    but a time limit, is retried with the next of :data:`market.dispatch.QP_ATTEMPTS`."""
+    highs_options: Mapping[str, bool | int | float | str] = field(default_factory=dict, hash=False)
+    """Extra HiGHS options (e.g. ``{"time_limit": 1.0}``), passed to both paths."""
+
+    def __post_init__(self) -> None:
+        if not self.value_of_lost_load > 0.0:
+            raise ValueError(f"value_of_lost_load: {self.value_of_lost_load} must be > 0")
+        if not self.surplus_penalty > 0.0:
+            raise ValueError(f"surplus_penalty: {self.surplus_penalty} must be > 0")
+        if not self.qp_iteration_limit > 0:
+            raise ValueError(f"qp_iteration_limit: {self.qp_iteration_limit} must be > 0")
+        if not self.ptdf_tolerance >= 0.0:
+            raise ValueError(f"ptdf_tolerance: {self.ptdf_tolerance} must be ≥ 0")
+
+
+def create_model(
+    network: Network,
+    ptdf_matrix: NDArray[np.float64] | None = None,
+    options: DispatchOptions | None = None,
+) -> pyo.ConcreteModel:
+    """Build the economic dispatch, eqs. (2)–(5), as a Pyomo model.
+
+    Parameters
+    ----------
+    network
+        The network.
+    ptdf_matrix
+        PTDF (lines × buses); computed from the network if omitted.
+    options
+        Slack prices; defaults if omitted.
+
+    Returns
+    -------
+    pyomo.environ.ConcreteModel
+        The model, with mutable ``demand[n]`` set to the nominal demand.
+    """
+    options = options or DispatchOptions()
+    matrix = clean_ptdf(network, ptdf_matrix, options)
+    model = pyo.ConcreteModel(name=f"economic dispatch ({network.name or 'network'})")
+    define_sets(model, network, monitored_lines(network))
+    define_demand(model, network, matrix)
+    define_generation(model, network)
+    define_shedding_and_surplus(model)
+    define_supply(model, network)
+    define_power_balance(model)
+    define_line_limits(model, network, matrix)
+    define_objective(model, network, options)
+    return model
+
+
+def monitored_lines(network: Network) -> NDArray[np.intp]:
+    """Indices of the lines with a finite limit: the only ones with a flow row."""
+    return np.flatnonzero(np.isfinite(network.line_limit_mw))
+
+
+def clean_ptdf(network: Network, matrix: NDArray | None, options: DispatchOptions) -> NDArray:
+    """The PTDF (lines × buses), computed if not given, entries below the tolerance zeroed."""
+    out = ptdf(network) if matrix is None else np.array(matrix, dtype=float)
+    if out.shape != (network.n_lines, network.n_buses):
+        raise ValueError(f"ptdf_matrix: shape {out.shape}, expected lines × buses")
+    out[np.abs(out) < options.ptdf_tolerance] = 0.0
+    return out
 
 
 def define_sets(model: pyo.ConcreteModel, network: Network, monitored: NDArray[np.intp]) -> None:
