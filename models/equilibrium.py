@@ -26,15 +26,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from market.pricing import Mode
 from models.fixed_point import run_fixed_point
 from models.game import Game, Prices, stage_prices
-from models.graphon import graphon_aggregates, monotonicity_eigenvalue
+from models.graphon import monotonicity_eigenvalue
 from models.response import (
     Flow,
     Policy,
@@ -43,6 +41,7 @@ from models.response import (
     shiftable_response,
     with_shiftable,
 )
+from models.result import EquilibriumResult
 
 
 @dataclass(frozen=True)
@@ -132,84 +131,6 @@ def mixture_shiftable_policy(flow: Flow, fallback: np.ndarray) -> np.ndarray:
     occ = flow.shiftable_occupancy[:, :-1, :]
     safe = np.where(occ > 1e-15, occ, 1.0)
     return np.where(occ > 1e-15, np.clip(flow.shiftable_running / safe, 0.0, 1.0), fallback)
-
-
-@dataclass(frozen=True)
-class EquilibriumResult:
-    """The solved GMFG for one mode: law, prices, densities, aggregates and diagnostics."""
-
-    mode: Mode
-    game: Game
-    """The game at the law's grid price (with a wholesale link: the law's own LMPs + adder)."""
-    policy: Policy
-    flow: Flow
-    prices: Prices
-    cost: np.ndarray
-    """Expected daily cost per household of each cluster under the law at its prices [$]."""
-    exploitability_by_cluster: np.ndarray
-    history: list[dict[str, float]]
-    converged: bool
-    price_residual: float
-    """Relative sup-norm gap between the law's prices and the last fixed-point prices."""
-    exploitability: float
-    mass_error: float
-    min_density: float
-    monotonicity: float
-    seconds: float
-
-    @property
-    def iterations(self) -> int:
-        """Fixed-point iterations performed."""
-        return len(self.history)
-
-    @property
-    def aggregates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(m_p(k), A_p(k), M_g(k))`` of the law — eqs. (16)–(18)."""
-        seen, scalar = graphon_aggregates(
-            self.game.weights, self.game.clusters.shares, self.flow.net_kw
-        )
-        return self.flow.net_kw, seen, scalar
-
-    @property
-    def mean_cost(self) -> float:
-        """Population mean of the daily cost per household [$]."""
-        return float(self.game.clusters.shares @ self.cost)
-
-    def to_pandas(self) -> dict[str, pd.DataFrame]:
-        """The result's tables, as written by :meth:`save`.
-
-        Returns
-        -------
-        dict of str to pandas.DataFrame
-            ``"prices"``: one row per cluster and step (prices, aggregates and
-            the mean flows of every device); ``"clusters"``: one row per
-            cluster (parameters, expected daily cost, exploitability);
-            ``"history"``: the fixed point's residuals per iteration.
-        """
-        from models.archive import equilibrium_tables
-
-        return equilibrium_tables(self)
-
-    def save(self, directory: str | Path) -> None:
-        """Write the result into ``directory`` (see :func:`models.archive.save_equilibrium`)."""
-        from models.archive import save_equilibrium
-
-        save_equilibrium(self, directory)
-
-    @classmethod
-    def load(cls, directory: str | Path, game: Game | None = None) -> EquilibriumResult:
-        """Reload a result written by :meth:`save` or ``cosim solve``, bit-identical.
-
-        Parameters
-        ----------
-        directory
-            The result directory (``game.json``, ``equilibrium.npz``, …).
-        game
-            The game, if already built (rebuilt from ``game.json`` otherwise).
-        """
-        from models.archive import load_equilibrium
-
-        return load_equilibrium(directory, game)
 
 
 def density_diagnostics(flow: Flow) -> tuple[float, float]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.equilibrium import EquilibriumResult
 from models.game import Game
 from models.response import Policy
+from models.result import EquilibriumResult
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""A solved equilibrium: the result object, its tables, and its directory on disk.
+
+:class:`EquilibriumResult` is what :func:`models.equilibrium.solve_equilibrium`
+returns. A saved equilibrium is a directory with
+
+* ``game.json`` — the game configuration, from which the game is rebuilt;
+* ``equilibrium.npz`` — every array of the result (policy, flow, prices, …);
+* ``summary.json`` — scalar diagnostics;
+* ``prices.parquet`` — one row per cluster and step: prices and aggregates;
+* ``clusters.parquet`` — one row per cluster: parameters, cost, exploitability;
+* ``history.parquet`` — the fixed point's residuals per iteration.
+
+Reloading rebuilds the game from ``game.json`` and takes every array from the
+NPZ file unchanged, so a reloaded result is bit-identical to the saved one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from market.pricing import Mode
+from models.config import GameConfig
+from models.game import Game, Prices, build_game
+from models.graphon import graphon_aggregates
+from models.response import Flow, Policy
+
+__all__ = [
+    "EquilibriumResult",
+    "equilibrium_tables",
+    "load_equilibrium",
+    "save_equilibrium",
+    "summary",
+]
+
+
+@dataclass(frozen=True)
+class EquilibriumResult:
+    """The solved GMFG for one mode: law, prices, densities, aggregates and diagnostics."""
+
+    mode: Mode
+    game: Game
+    """The game at the law's grid price (with a wholesale link: the law's own LMPs + adder)."""
+    policy: Policy
+    flow: Flow
+    prices: Prices
+    cost: np.ndarray
+    """Expected daily cost per household of each cluster under the law at its prices [$]."""
+    exploitability_by_cluster: np.ndarray
+    history: list[dict[str, float]]
+    converged: bool
+    price_residual: float
+    """Relative sup-norm gap between the law's prices and the last fixed-point prices."""
+    exploitability: float
+    mass_error: float
+    min_density: float
+    monotonicity: float
+    seconds: float
+
+    @property
+    def iterations(self) -> int:
+        """Fixed-point iterations performed."""
+        return len(self.history)
+
+    @property
+    def aggregates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(m_p(k), A_p(k), M_g(k))`` of the law — eqs. (16)–(18)."""
+        seen, scalar = graphon_aggregates(
+            self.game.weights, self.game.clusters.shares, self.flow.net_kw
+        )
+        return self.flow.net_kw, seen, scalar
+
+    @property
+    def mean_cost(self) -> float:
+        """Population mean of the daily cost per household [$]."""
+        return float(self.game.clusters.shares @ self.cost)
+
+    def to_pandas(self) -> dict[str, pd.DataFrame]:
+        """The result's tables, as written by :meth:`save`.
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            ``"prices"``: one row per cluster and step (prices, aggregates and
+            the mean flows of every device); ``"clusters"``: one row per
+            cluster (parameters, expected daily cost, exploitability);
+            ``"history"``: the fixed point's residuals per iteration.
+        """
+        return equilibrium_tables(self)
+
+    def save(self, directory: str | Path) -> None:
+        """Write the result into ``directory`` (see :func:`save_equilibrium`)."""
+        save_equilibrium(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, game: Game | None = None) -> EquilibriumResult:
+        """Reload a result written by :meth:`save` or ``cosim solve``, bit-identical.
+
+        Parameters
+        ----------
+        directory
+            The result directory (``game.json``, ``equilibrium.npz``, …).
+        game
+            The game, if already built (rebuilt from ``game.json`` otherwise).
+        """
+        return load_equilibrium(directory, game)
+
+
+_SCALARS = (
+    "converged",
+    "price_residual",
+    "exploitability",
+    "mass_error",
+    "min_density",
+    "monotonicity",
+    "seconds",
+)
+
+
+def equilibrium_tables(result: EquilibriumResult) -> dict[str, pd.DataFrame]:
+    """The result's tables: prices per cluster and step, clusters, residual history."""
+    game = result.game
+    m, k = result.prices.stage.shape
+    net, seen, scalar = result.aggregates
+    prices = pd.DataFrame(
+        {
+            "cluster": np.repeat(np.arange(m), k),
+            "step": np.tile(np.arange(k), m),
+            "hour": np.tile(game.step_hours, m),
+            "p_rpc": result.prices.rpc.ravel(),
+            "p_coc": result.prices.coc.ravel(),
+            "p_stage": result.prices.stage.ravel(),
+            "p_grid": np.tile(game.grid_price, m),
+            "m_kw": net.ravel(),
+            "a_kw": seen.ravel(),
+            "mg_kw": np.tile(scalar, m),
+            "ess_kw": result.flow.ess_kw.ravel(),
+            "ev_kw": result.flow.ev_kw.ravel(),
+            "shiftable_kw": result.flow.shiftable_kw.ravel(),
+            "controllable_kw": result.flow.controllable_kw.ravel(),
+            "exogenous_kw": result.flow.exogenous_kw.ravel(),
+        }
+    )
+    cp = game.clusters
+    clusters = pd.DataFrame(
+        {
+            "cluster": np.arange(m),
+            "households": cp.households.astype(np.int64),
+            "share": cp.shares,
+            "pv_kwp": cp.pv_kwp,
+            "load_kwh": cp.load_kwh,
+            "ev_share": cp.ev_share,
+            "rpc_network_charge": cp.rpc_network_charge,
+            "rpc_slope": cp.rpc_slope,
+            "coc_network_charge": cp.coc_network_charge,
+            "coc_slope": cp.coc_slope,
+            "cost": result.cost,
+            "exploitability": result.exploitability_by_cluster,
+            "net_kwh": game.dt_h * net.sum(axis=1),
+            "generic": np.arange(m) == game.generic_cluster,
+        }
+    )
+    history = pd.DataFrame(result.history)
+    return {"prices": prices, "clusters": clusters, "history": history}
+
+
+def summary(result: EquilibriumResult) -> dict:
+    """Scalar diagnostics of a result, JSON-ready."""
+    out = {"mode": str(result.mode), "iterations": result.iterations}
+    for name in _SCALARS:
+        value = getattr(result, name)
+        out[name] = bool(value) if isinstance(value, bool | np.bool_) else float(value)
+    out["mean_cost"] = result.mean_cost
+    out["generic_cluster"] = result.game.generic_cluster
+    out["generic_cost"] = float(result.cost[result.game.generic_cluster])
+    return out
+
+
+def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
+    """Write ``result`` into ``directory`` (created if needed)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    game_fields = set(GameConfig.model_fields)  # a scenario adds what identifies the run
+    (directory / "game.json").write_text(
+        result.game.config.model_dump_json(indent=2, include=game_fields)
+    )
+    arrays = {
+        "cost": result.cost,
+        "exploitability_by_cluster": result.exploitability_by_cluster,
+        "grid_price": result.game.grid_price,
+    }
+    for prefix, obj in (
+        ("policy", result.policy),
+        ("flow", result.flow),
+        ("prices", result.prices),
+    ):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if value is not None:
+                arrays[f"{prefix}.{f.name}"] = value
+    np.savez_compressed(directory / "equilibrium.npz", **arrays)
+    (directory / "summary.json").write_text(json.dumps(summary(result), indent=2))
+    for name, table in equilibrium_tables(result).items():
+        table.to_parquet(directory / f"{name}.parquet", index=False)
+
+
+def load_equilibrium(directory: str | Path, game: Game | None = None) -> EquilibriumResult:
+    """Reload a result written by :func:`save_equilibrium`.
+
+    Parameters
+    ----------
+    directory
+        The result directory.
+    game
+        The game, if already built (it is rebuilt from ``game.json`` otherwise).
+    """
+    directory = Path(directory)
+    if game is None:
+        config = GameConfig.model_validate_json((directory / "game.json").read_text())
+        game = build_game(config)
+    info = json.loads((directory / "summary.json").read_text())
+    with np.load(directory / "equilibrium.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+
+    if "grid_price" in arrays:  # with a wholesale link, p_G is part of the equilibrium
+        game = game.with_grid_price(arrays["grid_price"])
+
+    def part(cls: type, prefix: str) -> object:
+        return cls(**{f.name: arrays.get(f"{prefix}.{f.name}") for f in fields(cls)})
+
+    return EquilibriumResult(
+        mode=Mode(info["mode"]),
+        game=game,
+        policy=part(Policy, "policy"),
+        flow=part(Flow, "flow"),
+        prices=part(Prices, "prices"),
+        cost=arrays["cost"],
+        exploitability_by_cluster=arrays["exploitability_by_cluster"],
+        history=pd.read_parquet(directory / "history.parquet").to_dict("records"),
+        **{name: info[name] for name in _SCALARS},
+    )
