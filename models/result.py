@@ -4,14 +4,19 @@
 returns. A saved equilibrium is a directory with
 
 * ``game.json`` — the game configuration, from which the game is rebuilt;
+* ``paths.json`` — where the scenario's relative file names point (an absolute
+  ``base_dir``), if known when saving;
 * ``equilibrium.npz`` — every array of the result (policy, flow, prices, …);
 * ``summary.json`` — scalar diagnostics;
 * ``prices.parquet`` — one row per cluster and step: prices and aggregates;
 * ``clusters.parquet`` — one row per cluster: parameters, cost, exploitability;
 * ``history.parquet`` — the fixed point's residuals per iteration.
 
-Reloading rebuilds the game from ``game.json`` and takes every array from the
-NPZ file unchanged, so a reloaded result is bit-identical to the saved one.
+Reloading rebuilds the game from ``game.json`` — a distances file or a
+``[wholesale] network_file`` named relative to the scenario is read from the
+saved ``base_dir``, whatever the working directory — and takes every array
+from the NPZ file unchanged, so a reloaded result is bit-identical to the
+saved one.
 """
 
 from __future__ import annotations
@@ -92,12 +97,14 @@ class EquilibriumResult:
         """
         return equilibrium_tables(self)
 
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, base_dir: str | Path | None = None) -> None:
         """Write the result into ``directory`` (see :func:`save_equilibrium`)."""
-        save_equilibrium(self, directory)
+        save_equilibrium(self, directory, base_dir)
 
     @classmethod
-    def load(cls, directory: str | Path, game: Game | None = None) -> EquilibriumResult:
+    def load(
+        cls, directory: str | Path, game: Game | None = None, base_dir: str | Path | None = None
+    ) -> EquilibriumResult:
         """Reload a result written by :meth:`save` or ``cosim solve``, bit-identical.
 
         Parameters
@@ -106,8 +113,11 @@ class EquilibriumResult:
             The result directory (``game.json``, ``equilibrium.npz``, …).
         game
             The game, if already built (rebuilt from ``game.json`` otherwise).
+        base_dir
+            Where the scenario's relative file names point, if not saved with
+            the result (see :func:`load_equilibrium`).
         """
-        return load_equilibrium(directory, game)
+        return load_equilibrium(directory, game, base_dir)
 
 
 _SCALARS = (
@@ -180,10 +190,31 @@ def summary(result: EquilibriumResult) -> dict:
     return out
 
 
-def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
-    """Write ``result`` into ``directory`` (created if needed)."""
+def save_equilibrium(
+    result: EquilibriumResult, directory: str | Path, base_dir: str | Path | None = None
+) -> None:
+    """Write ``result`` into ``directory`` (created if needed).
+
+    Parameters
+    ----------
+    result
+        The equilibrium.
+    directory
+        The result directory.
+    base_dir
+        The directory the game was built with (``build_game(config, base_dir)``):
+        where the scenario's relative file names point. Saved as an absolute
+        path, so that :func:`load_equilibrium` rebuilds the same game from any
+        working directory. Omitted: relative names are resolved against the
+        working directory when the result is loaded.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / "paths.json"
+    if base_dir is not None:
+        paths.write_text(json.dumps({"base_dir": str(Path(base_dir).resolve())}, indent=2))
+    else:
+        paths.unlink(missing_ok=True)  # no stale base_dir from an earlier save
     game_fields = set(GameConfig.model_fields)  # a scenario adds what identifies the run
     (directory / "game.json").write_text(
         result.game.config.model_dump_json(indent=2, include=game_fields)
@@ -208,7 +239,9 @@ def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
         table.to_parquet(directory / f"{name}.parquet", index=False)
 
 
-def load_equilibrium(directory: str | Path, game: Game | None = None) -> EquilibriumResult:
+def load_equilibrium(
+    directory: str | Path, game: Game | None = None, base_dir: str | Path | None = None
+) -> EquilibriumResult:
     """Reload a result written by :func:`save_equilibrium`.
 
     Parameters
@@ -217,11 +250,15 @@ def load_equilibrium(directory: str | Path, game: Game | None = None) -> Equilib
         The result directory.
     game
         The game, if already built (it is rebuilt from ``game.json`` otherwise).
+    base_dir
+        Where the scenario's relative file names point when the game is
+        rebuilt. Omitted: the ``base_dir`` saved with the result, or, for a
+        result saved without one, the working directory.
     """
     directory = Path(directory)
     if game is None:
         config = GameConfig.model_validate_json((directory / "game.json").read_text())
-        game = build_game(config)
+        game = build_game(config, _base_dir(directory) if base_dir is None else Path(base_dir))
     info = json.loads((directory / "summary.json").read_text())
     with np.load(directory / "equilibrium.npz") as data:
         arrays = {key: data[key] for key in data.files}
@@ -243,3 +280,11 @@ def load_equilibrium(directory: str | Path, game: Game | None = None) -> Equilib
         history=pd.read_parquet(directory / "history.parquet").to_dict("records"),
         **{name: info[name] for name in _SCALARS},
     )
+
+
+def _base_dir(directory: Path) -> Path | None:
+    """The ``base_dir`` saved with a result; None for a result saved without one."""
+    paths = directory / "paths.json"
+    if not paths.is_file():
+        return None
+    return Path(json.loads(paths.read_text())["base_dir"])

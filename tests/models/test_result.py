@@ -1,0 +1,71 @@
+"""A saved equilibrium reloads the same game wherever it is loaded from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from market.pricing import Mode
+from models.archive import load_equilibrium, save_equilibrium
+from models.equilibrium import solve_equilibrium
+from models.game import build_game
+from models.result import EquilibriumResult
+
+#: Distances of three clusters, read from a CSV file named relative to the scenario.
+DISTANCES = np.array([[0.0, 0.25, 0.75], [0.25, 0.0, 0.5], [0.75, 0.5, 0.0]])
+
+
+@pytest.fixture
+def scenario_dir(tmp_path):
+    """A scenario's directory holding its distances file; the working directory elsewhere."""
+    directory = tmp_path / "scenario"
+    directory.mkdir()
+    np.savetxt(directory / "distances.csv", DISTANCES, delimiter=",")
+    (tmp_path / "elsewhere").mkdir()
+    return directory
+
+
+@pytest.fixture
+def solved(make_config, scenario_dir):
+    """A solved game whose distances come from ``distances.csv`` beside the scenario."""
+    config = make_config(clusters={"distances": {"kind": "file", "file": "distances.csv"}})
+    return solve_equilibrium(build_game(config, scenario_dir), Mode.STANDALONE)
+
+
+def assert_same(back: EquilibriumResult, res: EquilibriumResult) -> None:
+    assert np.array_equal(back.game.distances, DISTANCES)
+    assert np.array_equal(back.game.weights, res.game.weights)
+    assert np.array_equal(back.prices.stage, res.prices.stage)
+    assert np.array_equal(back.cost, res.cost)
+
+
+def test_relative_files_are_read_beside_the_scenario_from_any_directory(
+    solved, scenario_dir, tmp_path, monkeypatch
+):
+    save_equilibrium(solved, tmp_path / "eq", base_dir=scenario_dir)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert_same(load_equilibrium(tmp_path / "eq"), solved)
+    assert_same(EquilibriumResult.load(tmp_path / "eq"), solved)
+
+
+def test_a_relative_base_dir_is_saved_as_an_absolute_one(
+    solved, scenario_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    solved.save("eq", base_dir="scenario")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert_same(EquilibriumResult.load(tmp_path / "eq"), solved)
+
+
+def test_a_result_saved_without_base_dir_loads_as_before(
+    solved, scenario_dir, tmp_path, monkeypatch
+):
+    save_equilibrium(solved, tmp_path / "eq", base_dir=scenario_dir)
+    save_equilibrium(solved, tmp_path / "eq")  # overwritten by a save that does not know it
+    assert not (tmp_path / "eq" / "paths.json").exists()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(FileNotFoundError):
+        load_equilibrium(tmp_path / "eq")  # relative names: the working directory
+    assert_same(load_equilibrium(tmp_path / "eq", base_dir=scenario_dir), solved)
+    monkeypatch.chdir(scenario_dir)
+    assert_same(load_equilibrium(tmp_path / "eq"), solved)
