@@ -21,9 +21,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FUEL_COST_RANGES",
@@ -469,15 +473,36 @@ def load_matpower(path: str | PathLike[str], *, name: str | None = None) -> Netw
         lines.append(Line(f, t, float(row.BR_X) * tap, limit, f"{bus_names[f]}-{bus_names[t]}"))
 
     text = file.read_text()
+    generators = _in_service_generators(gen, gencost, text, index_of, bus_names, file.name)
+    return Network(
+        buses=bus_names,
+        lines=tuple(lines),
+        generators=generators,
+        slack=slack,
+        demand_mw=tuple(float(x) for x in bus["PD"].to_numpy(dtype=float)),
+        name=name if name is not None else file.stem,
+    )
+
+
+def _in_service_generators(
+    gen: pd.DataFrame,
+    gencost: pd.DataFrame,
+    text: str,
+    index_of: Mapping[int, int],
+    bus_names: Sequence[str],
+    file_name: str,
+) -> tuple[Generator, ...]:
+    """The case's in-service units, their fuels (from the case file's ``text``) mapped
+    through :data:`MATPOWER_FUELS`."""
     raw_fuels = _read_genfuel(text) or ["unknown"] * len(gen)
     if len(raw_fuels) != len(gen):
-        raise ValueError(f"{file.name}: genfuel has {len(raw_fuels)} entries for {len(gen)} gens")
+        raise ValueError(f"{file_name}: genfuel has {len(raw_fuels)} entries for {len(gen)} gens")
     generators = []
     for k in range(len(gen)):
         g = gen.iloc[k]
         if int(g["GEN_STATUS"]) == 0:
             continue
-        a, b = _quadratic_cost(gencost.iloc[k], where=f"{file.name}: gencost row {k + 1}")
+        a, b = _quadratic_cost(gencost.iloc[k], where=f"{file_name}: gencost row {k + 1}")
         fuel = MATPOWER_FUELS.get(raw_fuels[k].lower(), raw_fuels[k].lower())
         bus_k = index_of[int(g["GEN_BUS"])]
         generators.append(
@@ -491,14 +516,7 @@ def load_matpower(path: str | PathLike[str], *, name: str | None = None) -> Netw
                 name=f"{bus_names[bus_k]} #{k + 1}",
             )
         )
-    return Network(
-        buses=bus_names,
-        lines=tuple(lines),
-        generators=tuple(generators),
-        slack=slack,
-        demand_mw=tuple(float(x) for x in bus["PD"].to_numpy(dtype=float)),
-        name=name if name is not None else file.stem,
-    )
+    return tuple(generators)
 
 
 def _quadratic_cost(row: object, *, where: str) -> tuple[float, float]:
