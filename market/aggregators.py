@@ -119,7 +119,7 @@ class MarketCase:
         return self.storage_kwh > 0.0 and self.aggregator_bus.size > 0
 
     @property
-    def storage_mwh(self) -> NDArray[np.float64]:
+    def storage_mwh(self) -> NDArray[np.floating]:
         """Pooled storage capacity of each aggregator (MWh), ``(aggregators,)``."""
         return self.prosumers[self.aggregator_bus] * self.storage_kwh / 1000.0
 

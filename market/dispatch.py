@@ -194,8 +194,9 @@ class _HighspyPath:
         # HiGHS minimises ½ xᵀQx + cᵀx, so a·p² needs Q_gg = 2a.
         if np.any(network.gen_cost_a > 0.0):
             diag = np.concatenate([2.0 * network.gen_cost_a, np.zeros(2 * n_bus)])
-            triangular = highspy.HessianFormat.kTriangular
-            status = h.passHessian(n_col, n_col, triangular, np.arange(n_col + 1), cols, diag)
+            triangular = int(highspy.HessianFormat.kTriangular)  # the binding takes an int
+            starts = np.arange(n_col + 1, dtype=np.int32)
+            status = h.passHessian(n_col, n_col, triangular, starts, cols, diag)
             _check(status, "passHessian")
         self._shed_cols = np.arange(n_gen, n_gen + n_bus, dtype=np.int32)
         self._zeros = np.zeros(n_bus)
@@ -236,7 +237,8 @@ class _HighspyPath:
         total = demand.sum()
         lower = np.concatenate([[total], shift[active] - self._limit[active]])
         upper = np.concatenate([[total], shift[active] + self._limit[active]])
-        h.changeRowsBounds(rows.size, rows, lower, upper)
+        # highspy's stubs leave out changeRowsBounds, which its binding has
+        h.changeRowsBounds(rows.size, rows, lower, upper)  # type: ignore[attr-defined]
         h.changeColsBounds(self._n_bus, self._shed_cols, self._zeros, np.maximum(demand, 0.0))
         g, n = self._n_gen, self._n_bus
         while True:
