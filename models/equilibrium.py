@@ -135,6 +135,11 @@ def mixture_shiftable_policy(flow: Flow, fallback: np.ndarray) -> np.ndarray:
 
 def density_diagnostics(flow: Flow) -> tuple[float, float]:
     """Largest ``|total mass − 1|`` over clusters and steps, and the smallest density value."""
+    assert (  # a flow with its battery densities, not a fixed-point mixture's
+        flow.ess_density is not None
+        and flow.ev_density is not None
+        and flow.ev_away_density is not None
+    )
     ess = flow.ess_density.sum(axis=2)
     ev = flow.ev_density.sum(axis=2) + flow.ev_away_density.sum(axis=2)
     sh = flow.shiftable_occupancy.sum(axis=2)

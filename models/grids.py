@@ -6,6 +6,7 @@ so it is built once per solve and reused by every fixed-point iteration.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,15 @@ from scipy.special import ndtr
 
 from models import devices
 from models.config import EVConfig, StorageConfig
+
+#: What :meth:`BatteryGrid.kernel_args` returns, in the battery kernels' order:
+#: ``soe_min``, ``spacing``, ``charge_kw``, ``discharge_kw``, ``efficiency``,
+#: ``degradation``, then the arrays ``noise_idx`` … ``terminal``.
+KernelArgs = tuple[
+    float, float, float, float, float, float,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class BatteryGrid:
         """Grid spacing [kWh]."""
         return float(self.soe[1] - self.soe[0])
 
-    def kernel_args(self) -> tuple:
+    def kernel_args(self) -> KernelArgs:
         """Device and grid arguments shared by the battery kernels, in their order."""
         d = self.device
         return (
@@ -114,7 +124,7 @@ DEPARTURE_NODES = 4
 
 
 def departure_quadrature(
-    window: tuple[float, float], step_hours: np.ndarray, dt_h: float, nodes: int = DEPARTURE_NODES
+    window: Sequence[float], step_hours: np.ndarray, dt_h: float, nodes: int = DEPARTURE_NODES
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where in a step a departing EV leaves: fractions of the step and weights, ``(K, G)``.
 

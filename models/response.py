@@ -13,12 +13,14 @@ population, so a mixture of populations is the same mixture of their flows
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
 from market.pricing import Mode, mode_weights
 from models import devices, kernels, shiftable_kernels
 from models.game import Game, Prices
+from models.grids import BatteryGrid
 
 
 @dataclass(frozen=True)
@@ -83,14 +85,15 @@ class Flow:
         devices are decoupled given the prices, so each device's population
         can be a different mixture of past responses.
         """
-        mixed = {}
+        mixed: dict[str, Any] = {}  # Flow's fields: arrays, or None where left out
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if mine is None or theirs is None:
                 mixed[f.name] = None
                 continue
-            shiftable = shiftable_step is not None and f.name.startswith("shiftable")
-            r = shiftable_step if shiftable else step
+            r = step
+            if shiftable_step is not None and f.name.startswith("shiftable"):
+                r = shiftable_step
             mixed[f.name] = (1.0 - r) * mine + r * theirs
         return Flow(**mixed)
 
@@ -153,7 +156,7 @@ def best_response(game: Game, stage_price: np.ndarray) -> tuple[Policy, np.ndarr
 
 
 def _battery_flow(game: Game, grid_name: str, control: np.ndarray) -> tuple[np.ndarray, ...]:
-    grid = getattr(game, grid_name)
+    grid: BatteryGrid = getattr(game, grid_name)
     m, k, s = control.shape
     density = np.empty((m, k + 1, s))
     away = np.empty((m, k + 1, s))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,11 @@ from models.config import GameConfig
 from models.game import Game, Prices, build_game
 from models.graphon import graphon_aggregates
 from models.response import Flow, Policy
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Part = TypeVar("_Part", bound="DataclassInstance")
 
 __all__ = [
     "EquilibriumResult",
@@ -233,7 +239,8 @@ def save_equilibrium(
             value = getattr(obj, f.name)
             if value is not None:
                 arrays[f"{prefix}.{f.name}"] = value
-    np.savez_compressed(directory / "equilibrium.npz", **arrays)
+    # numpy's stub reads **arrays as if it could hold allow_pickle (a bool)
+    np.savez_compressed(directory / "equilibrium.npz", **arrays)  # type: ignore[arg-type]
     (directory / "summary.json").write_text(json.dumps(summary(result), indent=2))
     for name, table in equilibrium_tables(result).items():
         table.to_parquet(directory / f"{name}.parquet", index=False)
@@ -266,8 +273,9 @@ def load_equilibrium(
     if "grid_price" in arrays:  # with a wholesale link, p_G is part of the equilibrium
         game = game.with_grid_price(arrays["grid_price"])
 
-    def part(cls: type, prefix: str) -> object:
-        return cls(**{f.name: arrays.get(f"{prefix}.{f.name}") for f in fields(cls)})
+    def part(cls: type[_Part], prefix: str) -> _Part:
+        values: dict[str, Any] = {f.name: arrays.get(f"{prefix}.{f.name}") for f in fields(cls)}
+        return cls(**values)
 
     return EquilibriumResult(
         mode=Mode(info["mode"]),
