@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from market.pricing import Mode, hourly_to_steps, mode_weights, price_curve
+from market.clearing import ClearingParameters, PriceFunction, clear_prices
+from market.pricing import Mode, hourly_to_steps, mode_weights
 from market.schema import ClusterValue, UniformRange
 from models import devices, graphon, profiles
 from models.config import GameConfig, scenario_path
@@ -110,6 +111,22 @@ class Game:
         if self.wholesale is None:
             return self
         return self.with_grid_price(self.wholesale.grid_price(self.clusters.shares @ net_kw))
+
+    @property
+    def clearing(self) -> ClearingParameters:
+        """Parameters of the clearing rule of eqs. (16)–(20) (:mod:`market.clearing`)."""
+        cp, pr = self.clusters, self.config.prices
+        return ClearingParameters(
+            local=PriceFunction(
+                cp.rpc_network_charge, cp.rpc_slope, pr.rpc.floor, pr.rpc.smoothing
+            ),
+            inter=PriceFunction(
+                cp.coc_network_charge, cp.coc_slope, pr.coc.floor, pr.coc.smoothing
+            ),
+            shares=cp.shares,
+            graphon=self.weights,
+            aggregate=pr.coc_aggregate,
+        )
 
     @property
     def generic_cluster(self) -> int:
@@ -258,27 +275,6 @@ def stage_prices(game: Game, mode: Mode, cluster_mean: np.ndarray) -> Prices:
     ``p_RPC,p = P_loc(m_p)``, ``p_CoC = P_glob(M_g)`` (or ``P_glob(A_p)``), and the
     stage price ``π_p`` of eq. (13) with the mode's weights.
     """
-    cp = game.clusters
-    pr = game.config.prices
-    p_g = game.grid_price[None, :]
-    rpc = price_curve(
-        cluster_mean,
-        p_g,
-        cp.rpc_network_charge[:, None],
-        cp.rpc_slope[:, None],
-        pr.rpc.floor,
-        pr.rpc.smoothing,
-    )
-    seen, scalar = graphon.graphon_aggregates(game.weights, cp.shares, cluster_mean)
-    coc_input = seen if pr.coc_aggregate == "per_cluster" else np.broadcast_to(scalar, seen.shape)
-    coc = price_curve(
-        coc_input,
-        p_g,
-        cp.coc_network_charge[:, None],
-        cp.coc_slope[:, None],
-        pr.coc.floor,
-        pr.coc.smoothing,
-    )
-    w = mode_weights(mode, pr.weights, game.step_hours)
-    stage = w[None, :, 0] * rpc + w[None, :, 1] * coc + w[None, :, 2] * p_g
-    return Prices(rpc=rpc, coc=coc, stage=stage)
+    w = mode_weights(mode, game.config.prices.weights, game.step_hours)
+    cleared = clear_prices(game.clearing, cluster_mean, game.grid_price, w)
+    return Prices(rpc=cleared.rpc, coc=cleared.coc, stage=cleared.stage)
