@@ -44,7 +44,9 @@ class TimeConfig(Frozen):
 
     dt_h: PositiveFloat = Field(0.25, description="Control step Δt [h].")
     horizon_h: PositiveFloat = Field(
-        24.0, description="Horizon T = K·Δt [h]; must be a multiple of Δt."
+        24.0,
+        description="Horizon T = K·Δt [h]: one day, 24 h (the co-simulation repeats it); "
+        "a multiple of Δt.",
     )
     date: _dt.date = Field(
         _dt.date(2025, 6, 21),

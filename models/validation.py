@@ -67,9 +67,15 @@ def game_violations(config: GameConfig, base_dir: Path | None = None) -> list[Vi
 
 
 def time_violations(t: TimeConfig) -> list[Violation]:
-    """At most one day, cut into a whole number of steps, not too many of them."""
-    if t.horizon_h > DAY_H:
-        return [Violation("time.horizon_h", t.horizon_h, "the game covers one day (at most 24 h)")]
+    """One day, cut into a whole number of steps, not too many of them.
+
+    The co-simulation repeats the day on a 24-hour clock (its run length, the
+    EV trips drawn per day, the daily bills), so a shorter horizon would let
+    a later day's events fall outside the control steps: it is refused.
+    """
+    if t.horizon_h != DAY_H:
+        rule = "the game covers one day: must be 24 h (the co-simulation repeats whole days)"
+        return [Violation("time.horizon_h", t.horizon_h, rule)]
     steps = t.horizon_h / t.dt_h
     if not steps <= MAX_STEPS:
         return [Violation("time.dt_h", t.dt_h, f"too small: at most {MAX_STEPS} steps per day")]

@@ -43,6 +43,16 @@ def test_build_game_refuses_what_the_loader_refuses(tmp_path: Path):
     assert "clusters.households: [10, 20]: needs one value per cluster (3)" in str(built.value)
 
 
+@pytest.mark.parametrize("horizon_h", [12.0, 23.0, 48.0])
+def test_the_game_covers_one_day(horizon_h: float):
+    config = GameConfig.model_validate({"time": {"dt_h": 1.0, "horizon_h": horizon_h}})
+    with pytest.raises(ConfigError) as info:
+        build_game(config)
+    (violation,) = info.value.violations
+    assert violation.path == "time.horizon_h" and violation.value == horizon_h
+    assert "must be 24 h" in violation.rule
+
+
 def test_a_consistent_configuration_has_no_violations():
     assert game_violations(GameConfig()) == []
 
