@@ -168,18 +168,25 @@ def price_curve_slope(
     return slope * (sig_lo - sig_hi)
 
 
-def mode_weights(mode: Mode, config: WeightsConfig, step_hours: np.ndarray) -> np.ndarray:
+def mode_weights(mode: Mode | str, config: WeightsConfig, step_hours: np.ndarray) -> np.ndarray:
     """Weights ``(w1, w2, w3)`` per control step, shape ``(K, 3)``.
 
     Parameters
     ----------
     mode
-        Trading mode; stand-alone is ``(0, 0, 1)`` by definition.
+        Trading mode, or its name (``"standalone"``, ``"rpc"``, ``"coc"``);
+        stand-alone is ``(0, 0, 1)`` by definition.
     config
         The scenario's weights.
     step_hours
         Start time of each control step [h of day], shape ``(K,)``.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a trading mode.
     """
+    mode = Mode(mode)
     k = len(step_hours)
     if mode is Mode.STANDALONE:
         return np.tile([0.0, 0.0, 1.0], (k, 1))

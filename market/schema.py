@@ -8,10 +8,16 @@ and NaN or infinity is never a valid value. Fields that take one of several
 shapes (a number, a list, a ``{low, high}`` table) are *tagged* unions: the
 shape of the input picks the one branch that validates it, so a mistake is
 reported once, against that branch.
+
+Rules that tie fields together are checked after the types; each broken rule
+is a :class:`Violation` (where, what value, which rule), and a configuration
+that breaks any is refused with a :class:`ConfigError` listing all of them.
 """
 
 from __future__ import annotations
 
+import zoneinfo
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -67,3 +73,57 @@ ValueOrHourly = Annotated[
     Annotated[float, Tag(SCALAR)] | Annotated[list[Finite], Tag(LIST)],
     Discriminator(shape_of),
 ]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where, what value, which rule."""
+
+    path: str
+    """Dotted path of the field (``clusters.households``), or ``(toml)``/``(file)``."""
+    value: object
+    rule: str
+
+    def format(self, file: str | None = None) -> str:
+        """``path.to.field: value: rule``, after ``FILE: `` when a file is given.
+
+        For bad TOML (path ``(toml)``) the rule already says where: ``FILE: line
+        L, column C: …``.
+        """
+        if self.path == "(toml)":
+            return self.rule if file is None else f"{file}: {self.rule}"
+        line = f"{self.path}: {_show(self.value)}: {self.rule}"
+        return line if file is None else f"{file}: {line}"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; ``violations`` lists every reason, one per line."""
+
+    def __init__(self, violations: list[Violation], file: str | None = None) -> None:
+        self.violations = violations
+        self.file = file
+        super().__init__("\n".join(v.format(file) for v in violations))
+
+    def __reduce__(self) -> tuple:
+        """Pickle with the violations (a worker process's error reaches its parent whole)."""
+        return _config_error, (type(self), self.violations, self.file)
+
+
+def _config_error(cls: type[ConfigError], violations: list[Violation], file: str | None):
+    error = cls.__new__(cls)
+    ConfigError.__init__(error, violations, file)
+    return error
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def timezone_violations(path: str, name: str) -> list[Violation]:
+    """``[]`` for a known IANA time zone, else one violation at ``path``."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except Exception:  # zoneinfo raises several kinds: not found, a folder, a bad key
+        return [Violation(path, name, "unknown IANA time zone")]
+    return []

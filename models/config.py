@@ -1,9 +1,11 @@
 """Typed, frozen configuration of the graphon mean-field game.
 
 Every field carries its unit and its source in its description; the scenario
-reference in ``docs/`` is generated from these classes. Values are validated
-once, when a scenario file is read (see :mod:`cosim.scenario.game`); everything
-downstream receives these objects, never raw dictionaries.
+reference in ``docs/`` is generated from these classes. Each field's type and
+range is checked when the object is built; the rules that tie fields together
+are in :mod:`models.validation`, checked when a scenario file is read (see
+:mod:`cosim.scenario.game`) and again by :func:`models.game.build_game`.
+Everything downstream receives these objects, never raw dictionaries.
 
 Defaults follow ``SPEC.md`` §1–4 and Aziz et al. (G-2025-80) §4.2; where the
 paper leaves a number open the default and its reason are in ``docs/model.md``.
@@ -42,7 +44,9 @@ class TimeConfig(Frozen):
 
     dt_h: PositiveFloat = Field(0.25, description="Control step Δt [h].")
     horizon_h: PositiveFloat = Field(
-        24.0, description="Horizon T = K·Δt [h]; must be a multiple of Δt."
+        24.0,
+        description="Horizon T = K·Δt [h]: one day, 24 h (the co-simulation repeats it); "
+        "a multiple of Δt.",
     )
     date: _dt.date = Field(
         _dt.date(2025, 6, 21),

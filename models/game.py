@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from market.pricing import Mode, hourly_to_steps, mode_weights, price_curve
+from market.clearing import ClearingParameters, PriceFunction, clear_prices
+from market.pricing import Mode, hourly_to_steps, mode_weights
 from market.schema import ClusterValue, UniformRange
 from models import devices, graphon, profiles
-from models.config import GameConfig, scenario_path
+from models.config import GameConfig, ShiftableConfig, scenario_path
 from models.coupling import COST_STREAM, WholesaleLink, build_link
 from models.grids import BatteryGrid, build_battery_grid
+from models.validation import check_game_config
 
 
 def game_rng(seed: int, stream: int) -> np.random.Generator:
@@ -112,6 +114,22 @@ class Game:
         return self.with_grid_price(self.wholesale.grid_price(self.clusters.shares @ net_kw))
 
     @property
+    def clearing(self) -> ClearingParameters:
+        """Parameters of the clearing rule of eqs. (16)–(20) (:mod:`market.clearing`)."""
+        cp, pr = self.clusters, self.config.prices
+        return ClearingParameters(
+            local=PriceFunction(
+                cp.rpc_network_charge, cp.rpc_slope, pr.rpc.floor, pr.rpc.smoothing
+            ),
+            inter=PriceFunction(
+                cp.coc_network_charge, cp.coc_slope, pr.coc.floor, pr.coc.smoothing
+            ),
+            shares=cp.shares,
+            graphon=self.weights,
+            aggregate=pr.coc_aggregate,
+        )
+
+    @property
     def generic_cluster(self) -> int:
         """Cluster of the generic agent: the scenario's choice, else the median PV size."""
         chosen = self.config.clusters.generic_cluster
@@ -155,21 +173,12 @@ def _import_range(
     return float(lo), float(hi)
 
 
-def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
-    """Build the arrays of the game described by ``config``.
-
-    Parameters
-    ----------
-    config
-        A validated game configuration.
-    base_dir
-        Directory that relative file paths in the scenario refer to.
-    """
-    rng = game_rng(config.seed, 0)
+def _cluster_parameters(config: GameConfig, rng: np.random.Generator) -> ClusterParameters:
+    """Per-cluster parameters, drawn in this order from ``rng`` where the scenario gives a range."""
     m = config.clusters.count
     hh = config.household
     pr = config.prices
-    clusters = ClusterParameters(
+    return ClusterParameters(
         households=_households(config),
         pv_kwp=resolve_cluster_value(hh.pv.capacity_kwp, m, rng),
         load_kwh=hh.load.daily_kwh * resolve_cluster_value(hh.load.scale, m, rng),
@@ -179,8 +188,37 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
         coc_network_charge=resolve_cluster_value(pr.coc.network_charge, m, rng),
         coc_slope=resolve_cluster_value(pr.coc.slope, m, rng),
     )
-    distances = build_distances(config, rng, base_dir)
 
+
+def _shiftable_steps(sh: ShiftableConfig, dt_h: float, steps: int) -> tuple[int, tuple[int, int]]:
+    """Quanta ``R`` of ``P_s·Δt`` to run, and the window ``[start, end)`` in steps."""
+    quanta = max(1, round(sh.energy_kwh / (sh.power_kw * dt_h)))
+    start = int(np.ceil(sh.window_h[0] / dt_h - 1e-9))
+    end = int(np.floor(sh.window_h[1] / dt_h + 1e-9))
+    return quanta, (min(start, steps), min(end, steps))
+
+
+def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
+    """Build the arrays of the game described by ``config``.
+
+    Parameters
+    ----------
+    config
+        A game configuration; its cross-field rules are checked first.
+    base_dir
+        Directory that relative file paths in the scenario refer to.
+
+    Raises
+    ------
+    market.schema.ConfigError
+        When ``config`` breaks a rule of :func:`models.validation.game_violations`
+        (every one listed, one ``path: value: rule`` per line).
+    """
+    check_game_config(config, base_dir)
+    rng = game_rng(config.seed, 0)
+    clusters = _cluster_parameters(config, rng)
+    distances = build_distances(config, rng, base_dir)
+    hh = config.household
     time = config.time
     dt_h, k = time.dt_h, time.steps
     step_hours = np.arange(k) * dt_h
@@ -204,12 +242,7 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
         step_hours,
         trip_nodes=solver.trip_nodes,
     )
-    sh = hh.shiftable
-    quanta = max(1, round(sh.energy_kwh / (sh.power_kw * dt_h)))
-    window = (
-        int(np.ceil(sh.window_h[0] / dt_h - 1e-9)),
-        int(np.floor(sh.window_h[1] / dt_h + 1e-9)),
-    )
+    quanta, window = _shiftable_steps(hh.shiftable, dt_h, k)
     return Game(
         config=config,
         dt_h=dt_h,
@@ -217,14 +250,14 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
         clusters=clusters,
         distances=distances,
         weights=graphon.graphon_weights(distances, config.clusters.alpha),
-        grid_price=hourly_to_steps(pr.grid_price, step_hours),
+        grid_price=hourly_to_steps(config.prices.grid_price, step_hours),
         pv_per_kwp=pv,
         base_per_kwh=base,
         exogenous_kw=load_mean - pv_mean,
         ess=ess,
         ev=ev,
         shiftable_quanta=quanta,
-        shiftable_window=(min(window[0], k), min(window[1], k)),
+        shiftable_window=window,
         wholesale=None
         if config.wholesale is None
         else build_link(
@@ -258,27 +291,6 @@ def stage_prices(game: Game, mode: Mode, cluster_mean: np.ndarray) -> Prices:
     ``p_RPC,p = P_loc(m_p)``, ``p_CoC = P_glob(M_g)`` (or ``P_glob(A_p)``), and the
     stage price ``π_p`` of eq. (13) with the mode's weights.
     """
-    cp = game.clusters
-    pr = game.config.prices
-    p_g = game.grid_price[None, :]
-    rpc = price_curve(
-        cluster_mean,
-        p_g,
-        cp.rpc_network_charge[:, None],
-        cp.rpc_slope[:, None],
-        pr.rpc.floor,
-        pr.rpc.smoothing,
-    )
-    seen, scalar = graphon.graphon_aggregates(game.weights, cp.shares, cluster_mean)
-    coc_input = seen if pr.coc_aggregate == "per_cluster" else np.broadcast_to(scalar, seen.shape)
-    coc = price_curve(
-        coc_input,
-        p_g,
-        cp.coc_network_charge[:, None],
-        cp.coc_slope[:, None],
-        pr.coc.floor,
-        pr.coc.smoothing,
-    )
-    w = mode_weights(mode, pr.weights, game.step_hours)
-    stage = w[None, :, 0] * rpc + w[None, :, 1] * coc + w[None, :, 2] * p_g
-    return Prices(rpc=rpc, coc=coc, stage=stage)
+    w = mode_weights(mode, game.config.prices.weights, game.step_hours)
+    cleared = clear_prices(game.clearing, cluster_mean, game.grid_price, w)
+    return Prices(rpc=cleared.rpc, coc=cleared.coc, stage=cleared.stage)

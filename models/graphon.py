@@ -3,6 +3,8 @@
 Distances ``e ∈ [0,1]^{M×M}`` (symmetric, zero diagonal) come from a seeded
 radial feeder (normalised path impedance between cluster buses), from random
 points on a line, or from the user; the step graphon is ``W = exp(−α e)``.
+The aggregates it weighs, eqs. (17)–(18), are part of the clearing rule
+(:func:`market.clearing.graphon_aggregates`, re-exported here).
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
+
+from market.clearing import graphon_aggregates
+
+__all__ = [
+    "distance_violations",
+    "graphon_aggregates",
+    "graphon_weights",
+    "line_distances",
+    "load_distance_file",
+    "monotonicity_eigenvalue",
+    "radial_feeder_distances",
+]
 
 
 def radial_feeder_distances(n_clusters: int, rng: np.random.Generator) -> np.ndarray:
@@ -66,29 +80,6 @@ def distance_violations(e: np.ndarray, n_clusters: int) -> list[str]:
 def graphon_weights(distances: np.ndarray, alpha: float) -> np.ndarray:
     """Step graphon ``W_pq = exp(−α e_pq)``, eq. (14)."""
     return np.exp(-alpha * distances)
-
-
-def graphon_aggregates(
-    weights: np.ndarray, shares: np.ndarray, cluster_mean: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Graphon aggregates ``A_p = Σ_q W_pq λ_q m_q`` and ``M_g = Σ_p λ_p A_p``, eqs. (17)–(18).
-
-    Parameters
-    ----------
-    weights
-        ``W``, shape ``(M, M)``.
-    shares
-        ``λ_p = N_p / N``, shape ``(M,)``.
-    cluster_mean
-        ``m_p(t)`` [kW per household], shape ``(M, K)``.
-
-    Returns
-    -------
-    tuple
-        ``A`` with shape ``(M, K)`` and ``M_g`` with shape ``(K,)``.
-    """
-    seen = weights @ (shares[:, None] * cluster_mean)
-    return seen, shares @ seen
 
 
 def monotonicity_eigenvalue(weights: np.ndarray, shares: np.ndarray) -> float:

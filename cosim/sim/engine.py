@@ -9,11 +9,11 @@ Processes (one per clock or event stream, never one per household):
 * the **EV event stream** — plug-out and plug-in at each household's own drawn
   times, off the control grid, with the energy of the partial interval
   integrated exactly;
-* one **clearing process per cluster aggregator** — it computes the realised
-  finite-N aggregate ``m_p`` and price ``p_RPC,p`` with the solver's own price
-  function, waits for the CoC clearing, then settles its households' bills;
-* the **CoC clearing** — ``A_p``, ``M_g`` and ``p_CoC`` from the aggregators'
-  reports;
+* one **clearing process per cluster aggregator** — it computes and reports
+  the realised finite-N aggregate ``m_p``, waits for the CoC clearing, then
+  settles its households' bills;
+* the **CoC clearing** — ``p_RPC,p``, ``A_p``, ``M_g``, ``p_CoC`` and the stage
+  prices from the aggregators' reports, by the solver's own clearing rule;
 * the **grid price** — every interval, ``p_G`` before the aggregators clear:
   the scenario's, or, when the game has a wholesale link, the LMP of an
   economic dispatch of the interval's realised demand (the rest of the
@@ -39,11 +39,11 @@ import simpy
 from cosim.sim import hems
 from cosim.sim.agents import ClusterAggregator, Household
 from cosim.sim.population import EVSchedule, Population, draw_ev_schedule, init_population
-from market.pricing import Mode, mode_weights, price_curve
+from market.clearing import clear_prices
+from market.pricing import Mode, mode_weights
 from models import devices
 from models.feedback import FeedbackLaw
 from models.game import Game
-from models.graphon import graphon_aggregates
 
 #: Interval books per cluster: energy [kWh] and money [$].
 BOOK_FIELDS = (
@@ -286,22 +286,11 @@ class CoSimulation(mesa.Model):
 
     def _clear_cluster(self, agg: ClusterAggregator):
         game = self.game
-        cp = game.clusters
-        rpc = game.config.prices.rpc
         while True:
             step = yield self._priced
             energy = self.interval_energy[agg.members]
             m_p = energy.sum() / (len(energy) * self.dt_h)
-            price = price_curve(
-                np.array(m_p),
-                self.rec.grid_price[step],
-                cp.rpc_network_charge[agg.cluster],
-                cp.rpc_slope[agg.cluster],
-                rpc.floor,
-                rpc.smoothing,
-            )
             self.rec.m[step, agg.cluster] = m_p
-            self.rec.rpc[step, agg.cluster] = float(price)
             self._reports[agg.cluster].succeed(m_p)
             _, stage = yield self._coc_cleared
             pi = stage[agg.cluster]
@@ -309,32 +298,22 @@ class CoSimulation(mesa.Model):
             self.rec.bills[day, agg.members] += energy * pi
 
     def _clear_coc(self):
+        """Every cluster's prices from the aggregators' reports, by the one clearing rule."""
         game = self.game
-        cp = game.clusters
-        coc = game.config.prices.coc
+        rule = game.clearing
         while True:
             step = yield self._priced
             yield simpy.AllOf(self.env, self._reports)
             k = step % game.steps
-            m = self.rec.m[step]
-            seen, scalar = graphon_aggregates(game.weights, cp.shares, m[:, None])
-            agg = (
-                seen[:, 0]
-                if game.config.prices.coc_aggregate == "per_cluster"
-                else np.full(len(m), scalar[0])
-            )
             p_g = self.rec.grid_price[step]
-            p_coc = price_curve(
-                agg, p_g, cp.coc_network_charge, cp.coc_slope, coc.floor, coc.smoothing
-            )
-            w = self.weights[k]
-            stage = w[0] * self.rec.rpc[step] + w[1] * p_coc + w[2] * p_g
-            self.rec.seen[step], self.rec.scalar[step] = seen[:, 0], scalar[0]
-            self.rec.coc[step], self.rec.stage[step] = p_coc, stage
-            self._settle_books(step, stage, p_coc, p_g)
+            cleared = clear_prices(rule, self.rec.m[step], p_g, self.weights[k])
+            rec = self.rec
+            rec.rpc[step], rec.coc[step], rec.stage[step] = cleared.rpc, cleared.coc, cleared.stage
+            rec.seen[step], rec.scalar[step] = cleared.seen, cleared.scalar
+            self._settle_books(step, cleared.stage, cleared.coc, p_g)
             self._reports = [self.env.event() for _ in range(game.n_clusters)]
-            cleared, self._coc_cleared = self._coc_cleared, self.env.event()
-            cleared.succeed((step, stage))
+            cleared_event, self._coc_cleared = self._coc_cleared, self.env.event()
+            cleared_event.succeed((step, cleared.stage))
 
     def _market_interval(self):
         steps_per = max(1, round(self.market_interval_h / self.dt_h))

@@ -45,7 +45,8 @@ import pandas as pd
 from numba import njit, prange
 
 from cosim.sim.hems import feasible, law_control
-from market.pricing import Mode, mode_weights, price_curve
+from market.clearing import clear_prices
+from market.pricing import Mode, mode_weights
 from models.game import Game
 from models.kernels import battery_move, grid_power
 
@@ -67,19 +68,9 @@ def cluster_stage_price(
     ``p_g`` is the grid price, broadcast against ``m[..., p]`` (default: the
     game's; with a wholesale link, the realised LMP + adder of each sample).
     """
-    cp = game.clusters
-    pr = game.config.prices
     p_g = float(game.grid_price[k]) if p_g is None else p_g
-    rpc = price_curve(
-        m[..., p], p_g, cp.rpc_network_charge[p], cp.rpc_slope[p], pr.rpc.floor, pr.rpc.smoothing
-    )
-    seen = (m * cp.shares) @ game.weights.T  # A_q = Σ_r W_qr λ_r m_r
-    agg = seen[..., p] if pr.coc_aggregate == "per_cluster" else seen @ cp.shares
-    coc = price_curve(
-        agg, p_g, cp.coc_network_charge[p], cp.coc_slope[p], pr.coc.floor, pr.coc.smoothing
-    )
-    w = mode_weights(mode, pr.weights, game.step_hours)[k]
-    return w[0] * rpc + w[1] * coc + w[2] * p_g
+    w = mode_weights(mode, game.config.prices.weights, game.step_hours)[k]
+    return clear_prices(game.clearing, np.moveaxis(m, -1, 0), p_g, w, cluster=p).stage
 
 
 # --------------------------------------------------------------------------- compiled core

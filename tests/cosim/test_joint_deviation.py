@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from cosim.studies.epsilon import LawUnderTest
-from cosim.studies.joint_deviation import AWAY, CONNECTED, joint_policy
+from cosim.studies.joint_deviation import AWAY, CONNECTED, cluster_stage_price, joint_policy
+from market.pricing import Mode
 from models import devices, kernels, shiftable_kernels
 from models.config import GameConfig
-from models.game import build_game
+from models.game import build_game, stage_prices
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,18 @@ def game():
         }
     )
     return build_game(config)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_the_deviator_prices_by_the_solvers_rule(game, mode: Mode):
+    rng = np.random.default_rng(9)
+    m = rng.normal(0.0, 2.0, (game.n_clusters, game.steps))
+    solver = stage_prices(game, mode, m).stage
+    for k in range(game.steps):
+        samples = np.stack([m[:, k], m[:, k]])  # (samples, M), as the deviator holds them
+        for p in range(game.n_clusters):
+            price = cluster_stage_price(game, mode, k, p, samples)
+            np.testing.assert_allclose(price, solver[p, k], rtol=1e-14, atol=0)
 
 
 def device_values(game, price: np.ndarray, p: int) -> dict[str, np.ndarray | float]:

@@ -168,10 +168,31 @@ def test_a_missing_file_is_a_violation(tmp_path: Path, capsys: pytest.CaptureFix
 # --------------------------------------------------------------------------- good files
 
 
+def _unshipped_network(path: Path) -> str | None:
+    """The network file a shipped scenario names outside the repository, when it is absent.
+
+    Hawaii40 is not shipped (docs/wholesale.md says where to get it); the
+    scenarios that use it — a wholesale scenario's ``[network] file`` or a
+    game's ``[wholesale] network_file`` — name it outside the repository. A
+    missing file inside the repository is a bug, not a reason to skip.
+    """
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    for name in (
+        data.get("network", {}).get("file"),
+        data.get("wholesale", {}).get("network_file"),
+    ):
+        if name is None:
+            continue
+        file = (path.parent / name).resolve()
+        if not file.exists() and not file.is_relative_to(ROOT):
+            return name
+    return None
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_scenarios_validate(path: Path, capsys: pytest.CaptureFixture[str]):
-    network = tomllib.loads(path.read_text()).get("network", {}).get("file")
-    if network is not None and not (path.parent / network).exists():
+    network = _unshipped_network(path)
+    if network is not None:
         pytest.skip(f"{path.name} needs {network} (Hawaii40, not shipped; see docs/wholesale.md)")
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().out == "OK\n"

@@ -12,7 +12,7 @@ from cosim.sim.simulation import price_error, simulate
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.feedback import FeedbackLaw
-from models.game import build_game
+from models.game import build_game, stage_prices
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,22 @@ def test_compiled_and_reference_paths_give_identical_trajectories(equilibrium):
     pd.testing.assert_frame_equal(fast.trajectories, slow.trajectories, check_exact=True)
     pd.testing.assert_frame_equal(fast.households, slow.households, check_exact=True)
     pd.testing.assert_frame_equal(fast.aggregates, slow.aggregates, check_exact=True)
+
+
+def test_the_engine_clears_by_the_solvers_rule(equilibrium):
+    game = equilibrium.game
+    agg = simulate(equilibrium, households_per_cluster=5, seed=3).aggregates
+
+    def per_cluster(column: str) -> np.ndarray:  # (M, K), as the solver holds them
+        return agg[column].to_numpy().reshape(game.steps, game.n_clusters).T
+
+    solver = stage_prices(game, equilibrium.mode, per_cluster("m_kw"))
+    for column, expected in (
+        ("p_rpc", solver.rpc),
+        ("p_coc", solver.coc),
+        ("p_stage", solver.stage),
+    ):
+        np.testing.assert_allclose(per_cluster(column), expected, rtol=1e-14, atol=0)
 
 
 def test_same_seed_same_tables_other_seed_other_tables(equilibrium):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,6 +68,21 @@ def test_mode_weights():
     hourly = WeightsConfig(coc=[[0.4, 0.3, 0.3]] * 12 + [[0.2, 0.2, 0.6]] * 12)
     w = mode_weights(Mode.COC, hourly, hours)
     assert np.allclose(w[47], [0.4, 0.3, 0.3]) and np.allclose(w[48], [0.2, 0.2, 0.6])
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_mode_weights_take_the_mode_or_its_name(mode: Mode):
+    hours = np.arange(24.0)
+    cfg = WeightsConfig()
+    np.testing.assert_array_equal(
+        mode_weights(mode.value, cfg, hours), mode_weights(mode, cfg, hours)
+    )
+    assert np.array_equal(mode_weights("rpc", cfg, hours)[0], [0.5, 0.0, 0.5])
+
+
+def test_mode_weights_refuse_an_unknown_mode():
+    with pytest.raises(ValueError, match="'p2p' is not a valid Mode"):
+        mode_weights("p2p", WeightsConfig(), np.arange(24.0))
 
 
 def test_hourly_tariff_expands_to_steps():
