@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from cosim.io.cache import cached_equilibrium, game_hash
 from cosim.io.results import atomic_directory, manifest, write_json
 from cosim.scenario.game import LoadedScenario, Scenario, consistency_violations
 from cosim.studies.epsilon import (
@@ -42,7 +43,6 @@ from cosim.studies.epsilon import (
     estimate_epsilon_nash,
     fit_rate,
 )
-from cosim.studies.modes import cached_equilibrium, game_hash
 from market.pricing import Mode
 from models.equilibrium import solve_equilibrium
 from models.game import Game, build_game

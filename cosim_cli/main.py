@@ -21,11 +21,12 @@ import numpy as np
 from tqdm import tqdm
 
 from cosim.io import figures
+from cosim.io.cache import cached_equilibrium
 from cosim.io.results import atomic_directory, manifest, write_json
 from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
 from cosim.sim.simulation import price_error, simulate
-from cosim.studies.modes import cached_equilibrium, mode_table
+from cosim.studies.modes import mode_table
 from cosim.studies.wholesale import add_wholesale_parser
 from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from cosim.io.cache import game_hash
 from cosim.scenario.game import load_scenario
-from cosim.studies.modes import game_hash
 from cosim_cli.epsilon import scenario_with_clusters
 from cosim_cli.main import main
 from models.game import build_game
