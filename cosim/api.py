@@ -26,8 +26,8 @@ from tqdm import tqdm
 from cosim.scenario.game import LoadedScenario, load_scenario
 from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario, with_overrides
 from cosim.studies.epsilon import INFO_LOCAL, LawUnderTest
+from cosim.studies.epsilon_study import run_study
 from cosim.studies.wholesale import ExperimentResult, run_experiment
-from cosim_cli.epsilon import run_study
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
 from models.game import build_game

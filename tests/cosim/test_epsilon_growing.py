@@ -9,7 +9,7 @@ import pytest
 
 from cosim.io.cache import game_hash
 from cosim.scenario.game import load_scenario
-from cosim_cli.epsilon import scenario_with_clusters
+from cosim.studies.epsilon_study import scenario_with_clusters
 from cosim_cli.main import main
 from models.game import build_game
 
