@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from tqdm import tqdm
 
@@ -25,11 +26,11 @@ from cosim.io.cache import cached_equilibrium
 from cosim.io.results import atomic_directory, manifest, write_json
 from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
-from cosim.sim.simulation import price_error, simulate
+from cosim.sim.simulation import simulate_and_save
 from cosim.studies.modes import mode_table
-from cosim.studies.wholesale import add_wholesale_parser
 from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
+from cosim_cli.wholesale import add_wholesale_parser
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
 from models.equilibrium import EquilibriumResult, solve_equilibrium
@@ -186,42 +187,18 @@ def _simulation_lines(info: dict) -> list[str]:
 def _simulate(
     args: argparse.Namespace, loaded: LoadedScenario, equilibrium: EquilibriumResult, out_dir: Path
 ) -> dict:
-    """Simulate, write the tables and figures into ``out_dir``, and summarise."""
+    """Simulate as the scenario and the options say, write the run into ``out_dir``, summarise."""
     sim_cfg = loaded.scenario.simulation
-    per_cluster = getattr(args, "households_per_cluster", None) or sim_cfg.households_per_cluster
-    result = simulate(
+    return simulate_and_save(
         equilibrium,
-        households_per_cluster=per_cluster,
+        out_dir,
+        households_per_cluster=getattr(args, "households_per_cluster", None)
+        or sim_cfg.households_per_cluster,
         days=getattr(args, "days", None) or sim_cfg.days,
         seed=loaded.scenario.seed if getattr(args, "seed", None) is None else args.seed,
         reference=getattr(args, "reference_path", False),
         record=sim_cfg.record_households,
     )
-    result.save(out_dir)
-    (out_dir / "figures").mkdir(exist_ok=True)
-    figures.plot_realised_prices(
-        result.aggregates, equilibrium, out_dir / "figures" / "realised_prices.png"
-    )
-    figures.plot_household_costs(
-        result.households, equilibrium, out_dir / "figures" / "household_costs.png"
-    )
-    wholesale = {}
-    if equilibrium.game.wholesale is not None:
-        figures.plot_lmp_and_cluster_prices(result, equilibrium, out_dir / "figures" / "lmp.png")
-        figures.plot_system_load(result, equilibrium, out_dir / "figures" / "system_load.png")
-        wholesale = {"lmp_realised": result.wholesale["lmp"].round(4).tolist()}
-    return {
-        "mode": str(equilibrium.mode),
-        "households": int(result.households["household"].nunique()),
-        "days": int(result.households["day"].nunique()),
-        "path": "reference" if getattr(args, "reference_path", False) else "compiled",
-        "seconds": result.seconds,
-        "price_error": price_error(result, equilibrium),
-        "realised_mean_cost": float(result.households["cost"].mean()),
-        "mean_field_cost": equilibrium.mean_cost,
-        "checks": result.checks,
-        **wholesale,
-    }
 
 
 def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
@@ -377,6 +354,7 @@ def _is_wholesale_file(path: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cosim`` command; returns the exit status."""
+    matplotlib.use("Agg")  # the command draws into files, never on a screen
     args = build_parser().parse_args(argv)
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
