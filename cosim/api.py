@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 from tqdm import tqdm
@@ -27,10 +27,12 @@ from cosim.scenario.game import LoadedScenario, load_scenario
 from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario, with_overrides
 from cosim.studies.epsilon import INFO_LOCAL, LawUnderTest
 from cosim.studies.epsilon_study import run_study
-from cosim.studies.wholesale import ExperimentResult, run_experiment
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
 from models.game import build_game
+
+if TYPE_CHECKING:
+    from cosim.studies.wholesale import ExperimentResult
 
 __all__ = ["EpsilonStudy", "estimate_epsilon_nash", "run_wholesale"]
 
@@ -84,6 +86,8 @@ def run_wholesale(
     cosim.ScenarioError
         When the scenario (with the overrides) is invalid; every violation is listed.
     """
+    from cosim.studies.wholesale import run_experiment  # Pyomo and HiGHS: for the market only
+
     loaded = (
         scenario if isinstance(scenario, LoadedWholesale) else load_wholesale_scenario(scenario)
     )
