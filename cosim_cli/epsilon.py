@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from cosim.io.epsilon_figures import plot_study
 from cosim.io.results import atomic_directory, manifest, write_json
-from cosim.scenario.game import LoadedScenario
+from cosim.scenario.game import LoadedScenario, Scenario
 from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL
 from cosim.studies.epsilon_study import (
     DEVIATION,
@@ -30,10 +32,9 @@ from cosim.studies.epsilon_study import (
     scenario_with_clusters,
     study_label,
 )
+from cosim_cli.output import EXIT_BAD_INPUT, EXIT_OK, emit
 from market.pricing import Mode
 from models.game import build_game
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 #: Households per cluster of the M-fixed study when ``--sizes`` is not given.
 DEFAULT_SIZES = "2,20,200,2000"
@@ -89,17 +90,6 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _finite(value: object) -> object:
-    """``value`` with non-finite floats as strings (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _parse_counts(text: str | None) -> list[int]:
     """Comma-separated positive integers; ``[]`` when any is not one."""
     try:
@@ -107,6 +97,19 @@ def _parse_counts(text: str | None) -> list[int]:
     except ValueError:
         return []
     return values if values and min(values) >= 1 else []
+
+
+@dataclass(frozen=True)
+class _Study:
+    """A finished study, as the command reports it."""
+
+    table: pd.DataFrame
+    gaps: pd.DataFrame
+    rate: dict[str, float]
+    about: dict[str, object]
+    """The summary's entries on the study: which one, its sizes, what identifies its law."""
+    work: object
+    """Where its replication files are: one directory, or one per ``M``."""
 
 
 def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
@@ -125,7 +128,6 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     build_reps = args.build_reps or args.reps
     out = Path(args.out or f"results/{scenario.scenario.name}-epsilon")
-    cache = Path(args.cache)
     summary: dict[str, object] = {
         "info": args.info,
         "deviation": DEVIATION[args.info],
@@ -133,76 +135,114 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
         "mode": str(mode),
     }
     if args.clusters is not None:
-        counts = _parse_counts(args.clusters)
-        if not counts or len(set(counts)) != len(counts):
-            print(f"--clusters {args.clusters!r}: need distinct cluster counts ≥ 1")
+        scenarios = _scenarios_with_clusters(args, loaded, sizes, sizes_text)
+        if scenarios is None:
             return EXIT_BAD_INPUT
-        if args.sizes is None or len(sizes) != 1:
-            print(
-                f"--clusters with --sizes {sizes_text!r}: M growing keeps the households per "
-                "cluster fixed; give exactly one --sizes value"
-            )
-            return EXIT_BAD_INPUT
-        try:
-            scenarios = {m: scenario_with_clusters(scenario, m, loaded.base_dir) for m in counts}
-        except ValueError as err:
-            print(f"{loaded.path or scenario.scenario.name}: {err}")
-            return EXIT_BAD_INPUT
-        study = run_growing_clusters_study(
-            scenarios,
-            loaded.base_dir,
-            mode,
-            args.law,
-            sizes[0],
-            args.reps,
-            build_reps,
-            seed,
-            Path(args.work) if args.work else None,
-            cache,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            progress=not args.json,
-            info=args.info,
-        )
-        table, gaps, rate = study.table, study.gaps, study.rate
-        summary |= {"study": "clusters growing", "clusters": counts, "sizes": sizes}
-        summary["law_info"] = {str(m): v for m, v in study.laws.items()}
-        work_shown: object = args.work or {str(m): v["work"] for m, v in study.laws.items()}
+        study = _growing_clusters(args, loaded, scenarios, mode, sizes, build_reps, seed)
     else:
-        game = build_game(scenario, loaded.base_dir)
-        law, law_info = law_under_test(game, mode, args.law, cache)
-        work = Path(args.work) if args.work else default_work(game, mode, args.law, seed)
-        table, gaps, rate = run_study(
-            law,
-            sizes,
-            args.reps,
-            build_reps,
-            seed,
-            work,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            progress=not args.json,
-            info=args.info,
-        )
-        summary |= {"study": "households per cluster growing", "sizes": sizes}
-        summary["law_info"] = law_info
-        work_shown = str(work)
+        study = _fixed_clusters(args, loaded, mode, sizes, build_reps, seed)
+    summary |= study.about
     summary |= {
         "replications": args.reps,
         "build_replications": build_reps,
-        "rate": rate,
-        "table": json.loads(table.to_json(orient="records")),
+        "rate": study.rate,
+        "table": json.loads(study.table.to_json(orient="records")),
     }
     with atomic_directory(out) as tmp:
-        table.to_parquet(tmp / "epsilon.parquet", index=False)
-        gaps.to_parquet(tmp / "gaps.parquet", index=False)
-        plot_study(table, rate, args.law, tmp / "epsilon.png", args.info)
+        study.table.to_parquet(tmp / "epsilon.parquet", index=False)
+        study.gaps.to_parquet(tmp / "gaps.parquet", index=False)
+        plot_study(study.table, study.rate, args.law, tmp / "epsilon.png", args.info)
         write_json(tmp / "manifest.json", manifest(loaded, "epsilon", {"summary": summary}))
     summary["out"] = str(out)
-    summary["work"] = work_shown
-    if args.json:
-        print(json.dumps(_finite(summary), indent=2, default=str, allow_nan=False))
-        return EXIT_OK
+    summary["work"] = study.work
+    emit(args, summary, _lines(args, mode, study, out))
+    return EXIT_OK
+
+
+def _scenarios_with_clusters(
+    args: argparse.Namespace, loaded: LoadedScenario, sizes: list[int], sizes_text: str
+) -> dict[int, Scenario] | None:
+    """The scenario rebuilt for each ``--clusters`` count; ``None``, said why, when it cannot be."""
+    counts = _parse_counts(args.clusters)
+    if not counts or len(set(counts)) != len(counts):
+        print(f"--clusters {args.clusters!r}: need distinct cluster counts ≥ 1")
+        return None
+    if args.sizes is None or len(sizes) != 1:
+        print(
+            f"--clusters with --sizes {sizes_text!r}: M growing keeps the households per "
+            "cluster fixed; give exactly one --sizes value"
+        )
+        return None
+    scenario = loaded.scenario
+    try:
+        return {m: scenario_with_clusters(scenario, m, loaded.base_dir) for m in counts}
+    except ValueError as err:
+        print(f"{loaded.path or scenario.scenario.name}: {err}")
+        return None
+
+
+def _growing_clusters(
+    args: argparse.Namespace,
+    loaded: LoadedScenario,
+    scenarios: dict[int, Scenario],
+    mode: Mode,
+    sizes: list[int],
+    build_reps: int,
+    seed: int,
+) -> _Study:
+    """M growing: each ``M``'s own game and law, at ``sizes[0]`` households per cluster."""
+    study = run_growing_clusters_study(
+        scenarios,
+        loaded.base_dir,
+        mode,
+        args.law,
+        sizes[0],
+        args.reps,
+        build_reps,
+        seed,
+        Path(args.work) if args.work else None,
+        Path(args.cache),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.json,
+        info=args.info,
+    )
+    about = {"study": "clusters growing", "clusters": list(scenarios), "sizes": sizes}
+    about["law_info"] = {str(m): v for m, v in study.laws.items()}
+    work = args.work or {str(m): v["work"] for m, v in study.laws.items()}
+    return _Study(study.table, study.gaps, study.rate, about, work)
+
+
+def _fixed_clusters(
+    args: argparse.Namespace,
+    loaded: LoadedScenario,
+    mode: Mode,
+    sizes: list[int],
+    build_reps: int,
+    seed: int,
+) -> _Study:
+    """M fixed: the scenario's game and law, at every size of ``sizes``."""
+    game = build_game(loaded.scenario, loaded.base_dir)
+    law, law_info = law_under_test(game, mode, args.law, Path(args.cache))
+    work = Path(args.work) if args.work else default_work(game, mode, args.law, seed)
+    table, gaps, rate = run_study(
+        law,
+        sizes,
+        args.reps,
+        build_reps,
+        seed,
+        work,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.json,
+        info=args.info,
+    )
+    about = {"study": "households per cluster growing", "sizes": sizes, "law_info": law_info}
+    return _Study(table, gaps, rate, about, str(work))
+
+
+def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> list[str]:
+    table, rate = study.table, study.rate
     lines = [
         f"ε_N ({args.info} information, {args.law} law, {mode}; {study_label(table)}), 95 % CIs:"
     ]
@@ -218,5 +258,4 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
         f" on {rate['sizes_used']} sizes with ε>0"
     )
     lines.append(f"results: {out}")
-    print("\n".join(lines))
-    return EXIT_OK
+    return lines

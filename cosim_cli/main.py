@@ -10,8 +10,6 @@ writing nothing.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -19,7 +17,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from tqdm import tqdm
 
 from cosim.io import figures
 from cosim.io.cache import cached_equilibrium
@@ -30,56 +27,18 @@ from cosim.sim.simulation import simulate_and_save
 from cosim.studies.modes import mode_table
 from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
+from cosim_cli.output import (
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    emit,
+    report_invalid,
+    solve_with_progress,
+)
 from cosim_cli.wholesale import add_wholesale_parser
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
-from models.equilibrium import EquilibriumResult, solve_equilibrium
-from models.game import Game, build_game
-
-EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _progress(label: str, total: int) -> tuple[Callable[[int, dict], None], Callable[[], None]]:
-    bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, disable=None, leave=False)
-
-    def update(_: int, residuals: dict) -> None:
-        bar.update(1)
-        bar.set_postfix(
-            price=f"{residuals['price_residual']:.1e}",
-            exploit=f"{residuals['exploitability']:.1e}",
-        )
-
-    return update, bar.close
-
-
-def _solve(game: Game, mode: Mode) -> EquilibriumResult:
-    update, close = _progress(f"GMFG fixed point ({mode})", game.config.solver.max_iterations)
-    try:
-        return solve_equilibrium(game, mode, on_iteration=update)
-    finally:
-        close()
-
-
-def json_safe(value: object) -> object:
-    """``value`` with non-finite floats as strings, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def _print_json(payload: dict) -> None:
-    print(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False))
-
-
-def _emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
-    if args.json:
-        _print_json(payload)
-    else:
-        print("\n".join(lines))
+from models.equilibrium import EquilibriumResult
+from models.game import build_game
 
 
 def _equilibrium_lines(info: dict) -> list[str]:
@@ -96,7 +55,7 @@ def _equilibrium_lines(info: dict) -> list[str]:
 
 def cmd_validate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim validate FILE``: print ``OK`` (the file was checked on loading)."""
-    _emit(args, {"valid": True, "file": args.scenario, "sha256": loaded.sha256}, ["OK"])
+    emit(args, {"valid": True, "file": args.scenario, "sha256": loaded.sha256}, ["OK"])
     return EXIT_OK
 
 
@@ -106,7 +65,7 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     mode = Mode(args.mode)
     out = Path(args.out or f"results/{scenario.scenario.name}-{mode}")
     game = build_game(scenario, loaded.base_dir)
-    result = _solve(game, mode)
+    result = solve_with_progress(game, mode)
     info = summary(result)
     with atomic_directory(out) as tmp:
         save_equilibrium(result, tmp)
@@ -115,7 +74,7 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
             tmp / "manifest.json", manifest(loaded, f"solve --mode {mode}", {"summary": info})
         )
     info["out"] = str(out)
-    _emit(args, info, [*_equilibrium_lines(info), f"results: {out}"])
+    emit(args, info, [*_equilibrium_lines(info), f"results: {out}"])
     return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
 
 
@@ -124,7 +83,9 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     scenario = loaded.scenario
     out = Path(args.out or f"results/{scenario.scenario.name}")
     game = build_game(scenario, loaded.base_dir)
-    results = {mode: _solve(game, mode) for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC)}
+    results = {
+        mode: solve_with_progress(game, mode) for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC)
+    }
     table, per_cluster = mode_table(results)
     infos = {str(mode): summary(res) for mode, res in results.items()}
     with atomic_directory(out) as tmp:
@@ -160,7 +121,7 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
             f"{-100 * row['mean_reduction'] + 0.0:>8.1f}%"
         )
     lines.append(f"results: {out}")
-    _emit(args, payload, lines)
+    emit(args, payload, lines)
     return EXIT_OK if converged else EXIT_NOT_CONVERGED
 
 
@@ -207,13 +168,13 @@ def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     out = Path(args.out or f"results/{scenario.scenario.name}-simulation")
     game = build_game(scenario, loaded.base_dir)
     mode = Mode(scenario.simulation.mode)
-    equilibrium, cached = cached_equilibrium(game, mode, Path(args.cache), _solve)
+    equilibrium, cached = cached_equilibrium(game, mode, Path(args.cache), solve_with_progress)
     with atomic_directory(out) as tmp:
         info = _simulate(args, loaded, equilibrium, tmp)
         info["equilibrium_from_cache"] = cached
         write_json(tmp / "manifest.json", manifest(loaded, "simulate", {"summary": info}))
     info["out"] = str(out)
-    _emit(args, info, [*_simulation_lines(info), f"results: {out}"])
+    emit(args, info, [*_simulation_lines(info), f"results: {out}"])
     return EXIT_OK
 
 
@@ -224,7 +185,7 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     game = build_game(scenario, loaded.base_dir)
     results = {}
     for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC):
-        results[mode], _ = cached_equilibrium(game, mode, Path(args.cache), _solve)
+        results[mode], _ = cached_equilibrium(game, mode, Path(args.cache), solve_with_progress)
     table, per_cluster = mode_table(results)
     mode = Mode(scenario.simulation.mode)
     with atomic_directory(out) as tmp:
@@ -253,7 +214,7 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     lines.append(
         f"results: {out}  (figures in {out / 'figures'} and {out / 'simulation' / 'figures'})"
     )
-    _emit(args, payload, lines)
+    emit(args, payload, lines)
     return EXIT_OK if payload["converged"] else EXIT_NOT_CONVERGED
 
 
@@ -329,21 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
-    if args.json:
-        payload = {
-            "valid": False,
-            "file": exc.file,
-            "violations": [
-                {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
-            ],
-        }
-        _print_json(payload)
-    for v in exc.violations:
-        print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
-    return EXIT_BAD_INPUT
-
-
 def _is_wholesale_file(path: str) -> bool:
     """A wholesale scenario (seed 003) has a ``[network]`` table; a GMFG scenario has none."""
     try:
@@ -361,11 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate" and _is_wholesale_file(args.scenario):
             wholesale = load_wholesale_scenario(args.scenario)
-            _emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
+            emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
             return EXIT_OK
         loaded = load_scenario(args.scenario)
     except ScenarioError as exc:
-        return _report_invalid(args, exc)
+        return report_invalid(args, exc)
     return args.handler(args, loaded)
 
 

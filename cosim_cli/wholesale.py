@@ -10,7 +10,6 @@ a manifest.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from cosim.scenario.game import ScenarioError
 from cosim.scenario.wholesale import load_wholesale_scenario, with_overrides
 from cosim.studies.wholesale import run_experiment, wholesale_manifest
 from cosim_cli.arguments import counted
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from cosim_cli.output import EXIT_OK, emit, report_invalid
 
 
 def _lines(summary: dict) -> list[str]:
@@ -64,18 +62,7 @@ def cmd_wholesale(args: argparse.Namespace) -> int:
             network_file=args.network,
         )
     except ScenarioError as exc:
-        if args.json:
-            payload = {
-                "valid": False,
-                "file": exc.file,
-                "violations": [
-                    {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
-                ],
-            }
-            print(json.dumps(payload, indent=2, default=str))
-        for v in exc.violations:
-            print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
-        return EXIT_BAD_INPUT
+        return report_invalid(args, exc)
     s = loaded.scenario
     storage = not args.no_storage
     runs_per_seed = 2 if storage else 1
@@ -99,10 +86,7 @@ def cmd_wholesale(args: argparse.Namespace) -> int:
         command = "wholesale" + (" --no-storage" if not storage else "")
         write_json(tmp / "manifest.json", wholesale_manifest(loaded, command, {"summary": summary}))
     summary["out"] = str(out)
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        print("\n".join([*_lines(summary), f"results: {out}"]))
+    emit(args, summary, [*_lines(summary), f"results: {out}"])
     return EXIT_OK
 
 
