@@ -354,7 +354,16 @@ def simulate_and_save(
     ``directory`` receives the tables (:meth:`SimulationResult.save`) and, in
     ``figures/``, the realised prices and household costs against the mean
     field (with a wholesale link also the LMP and the system's load) — the
-    ``simulation`` part of a ``cosim simulate`` or ``cosim run`` result.
+    simulation part of a ``cosim simulate`` or ``cosim run`` result.
+
+    Parameters
+    ----------
+    equilibrium
+        A solved equilibrium; its law, game and mode.
+    directory
+        Where the run is written (created if needed).
+    households_per_cluster, days, seed, reference, record
+        As for :func:`simulate`.
 
     Returns
     -------
