@@ -239,6 +239,7 @@ def _law_to_test(
     scenario: str | Path | LoadedScenario | EquilibriumResult, mode: Mode | str | None, law: str
 ) -> tuple[LawUnderTest, Game, dict[str, object]]:
     """The law :func:`estimate_epsilon_nash` measures, its game, and what identifies the law."""
+    about: dict[str, object]
     if isinstance(scenario, EquilibriumResult):
         if law != "gmfg":
             raise ValueError("a solved equilibrium is tested with law='gmfg'")

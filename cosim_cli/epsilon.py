@@ -207,9 +207,13 @@ def _growing_clusters(
         progress=not args.json,
         info=args.info,
     )
-    about = {"study": "clusters growing", "clusters": list(scenarios), "sizes": sizes}
-    about["law_info"] = {str(m): v for m, v in study.laws.items()}
-    work = args.work or {str(m): v["work"] for m, v in study.laws.items()}
+    about: dict[str, object] = {
+        "study": "clusters growing",
+        "clusters": list(scenarios),
+        "sizes": sizes,
+        "law_info": {str(m): v for m, v in study.laws.items()},
+    }
+    work: object = args.work or {str(m): v["work"] for m, v in study.laws.items()}
     return _Study(study.table, study.gaps, study.rate, about, work)
 
 
@@ -237,7 +241,11 @@ def _fixed_clusters(
         progress=not args.json,
         info=args.info,
     )
-    about = {"study": "households per cluster growing", "sizes": sizes, "law_info": law_info}
+    about: dict[str, object] = {
+        "study": "households per cluster growing",
+        "sizes": sizes,
+        "law_info": law_info,
+    }
     return _Study(table, gaps, rate, about, str(work))
 
 

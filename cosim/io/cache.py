@@ -35,8 +35,7 @@ def game_hash(game: Game) -> str:
     payload = MODEL_REVISION + game.config.model_dump_json(include=fields)
     if game.wholesale is not None:  # the network as read (and costed), not just its file name
         payload += repr(game.wholesale.network)
-    payload = payload.encode()
-    return hashlib.sha256(payload).hexdigest()
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def cached_equilibrium(
