@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cosim.scenario.game import load_scenario
 from cosim.studies.epsilon import LawUnderTest
-from cosim_cli.epsilon import run_study
+from cosim.studies.epsilon_study import run_study
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
 

@@ -15,16 +15,49 @@ Every result object has ``.to_pandas()`` (its tables, keyed by name),
 ``.save(directory)`` and ``.load(directory)``.
 """
 
-from cosim.api import EpsilonStudy, estimate_epsilon_nash, run_wholesale
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from cosim.scenario.game import LoadedScenario, Scenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario
-from cosim.sim.simulation import SimulationResult, simulate
-from cosim.studies.wholesale import ExperimentResult
 from market.pricing import Mode
 from models.archive import load_equilibrium, save_equilibrium
 from models.equilibrium import EquilibriumResult, solve_equilibrium
 from models.feedback import FeedbackLaw
 from models.game import Game, build_game
+
+if TYPE_CHECKING:
+    from cosim.api import EpsilonStudy, estimate_epsilon_nash, run_wholesale
+    from cosim.sim.simulation import SimulationResult, simulate
+    from cosim.studies.wholesale import ExperimentResult
+
+#: Names whose modules are heavy — the co-simulation engine (Mesa, SimPy, the compiled
+#: HEMS kernels), the ε-Nash machinery, the wholesale market (Pyomo, HiGHS): each module
+#: is imported when one of its names is first used, so ``import cosim`` stays quick.
+_LAZY = {
+    "EpsilonStudy": "cosim.api",
+    "ExperimentResult": "cosim.studies.wholesale",
+    "SimulationResult": "cosim.sim.simulation",
+    "estimate_epsilon_nash": "cosim.api",
+    "run_wholesale": "cosim.api",
+    "simulate": "cosim.sim.simulation",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The public names of :data:`_LAZY`, imported on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "EpsilonStudy",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 from tqdm import tqdm
@@ -26,11 +26,13 @@ from tqdm import tqdm
 from cosim.scenario.game import LoadedScenario, load_scenario
 from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario, with_overrides
 from cosim.studies.epsilon import INFO_LOCAL, LawUnderTest
-from cosim.studies.wholesale import ExperimentResult, run_experiment
-from cosim_cli.epsilon import run_study
+from cosim.studies.epsilon_study import run_study
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
-from models.game import build_game
+from models.game import Game, build_game
+
+if TYPE_CHECKING:
+    from cosim.studies.wholesale import ExperimentResult
 
 __all__ = ["EpsilonStudy", "estimate_epsilon_nash", "run_wholesale"]
 
@@ -84,6 +86,8 @@ def run_wholesale(
     cosim.ScenarioError
         When the scenario (with the overrides) is invalid; every violation is listed.
     """
+    from cosim.studies.wholesale import run_experiment  # Pyomo and HiGHS: for the market only
+
     loaded = (
         scenario if isinstance(scenario, LoadedWholesale) else load_wholesale_scenario(scenario)
     )
@@ -213,32 +217,7 @@ def estimate_epsilon_nash(
     EpsilonStudy
         The per-size table, every paired gap, and the fitted rate.
     """
-    if isinstance(scenario, EquilibriumResult):
-        if law != "gmfg":
-            raise ValueError("a solved equilibrium is tested with law='gmfg'")
-        if mode is not None and Mode(mode) != scenario.mode:
-            raise ValueError(f"mode {mode!r}: the equilibrium was solved in {scenario.mode}")
-        tested = LawUnderTest.from_equilibrium(scenario)
-        about: dict[str, object] = {
-            "converged": scenario.converged,
-            "exploitability": scenario.exploitability,
-        }
-        game = scenario.game
-    else:
-        loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
-        game = build_game(loaded.scenario, loaded.base_dir)
-        chosen = Mode(mode if mode is not None else loaded.scenario.simulation.mode)
-        if law == "gmfg":
-            equilibrium = solve_equilibrium(game, chosen)
-            tested = LawUnderTest.from_equilibrium(equilibrium)
-            about = {
-                "converged": equilibrium.converged,
-                "exploitability": equilibrium.exploitability,
-            }
-        elif law == "flat":
-            tested, about = LawUnderTest.flat_price_response(game, chosen), {}
-        else:
-            raise ValueError(f"law {law!r}: expected 'gmfg' or 'flat'")
+    tested, game, about = _law_to_test(scenario, mode, law)
     seed = game.config.seed if seed is None else seed
     about = {"label": tested.label, "mode": str(tested.mode), **about}
     with _work_directory(work) as root:
@@ -254,6 +233,30 @@ def estimate_epsilon_nash(
             info=info,
         )
     return EpsilonStudy(table, gaps, rate, about)
+
+
+def _law_to_test(
+    scenario: str | Path | LoadedScenario | EquilibriumResult, mode: Mode | str | None, law: str
+) -> tuple[LawUnderTest, Game, dict[str, object]]:
+    """The law :func:`estimate_epsilon_nash` measures, its game, and what identifies the law."""
+    about: dict[str, object]
+    if isinstance(scenario, EquilibriumResult):
+        if law != "gmfg":
+            raise ValueError("a solved equilibrium is tested with law='gmfg'")
+        if mode is not None and Mode(mode) != scenario.mode:
+            raise ValueError(f"mode {mode!r}: the equilibrium was solved in {scenario.mode}")
+        about = {"converged": scenario.converged, "exploitability": scenario.exploitability}
+        return LawUnderTest.from_equilibrium(scenario), scenario.game, about
+    loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+    game = build_game(loaded.scenario, loaded.base_dir)
+    chosen = Mode(mode if mode is not None else loaded.scenario.simulation.mode)
+    if law == "gmfg":
+        equilibrium = solve_equilibrium(game, chosen)
+        about = {"converged": equilibrium.converged, "exploitability": equilibrium.exploitability}
+        return LawUnderTest.from_equilibrium(equilibrium), game, about
+    if law == "flat":
+        return LawUnderTest.flat_price_response(game, chosen), game, {}
+    raise ValueError(f"law {law!r}: expected 'gmfg' or 'flat'")
 
 
 @contextmanager

@@ -10,74 +10,35 @@ writing nothing.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
-from tqdm import tqdm
 
 from cosim.io import figures
+from cosim.io.cache import cached_equilibrium
 from cosim.io.results import atomic_directory, manifest, write_json
 from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
-from cosim.sim.simulation import price_error, simulate
-from cosim.studies.modes import cached_equilibrium, mode_table
-from cosim.studies.wholesale import add_wholesale_parser
+from cosim.sim.simulation import simulate_and_save
+from cosim.studies.modes import mode_table
 from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
+from cosim_cli.output import (
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    emit,
+    report_invalid,
+    solve_with_progress,
+)
+from cosim_cli.wholesale import add_wholesale_parser
 from market.pricing import Mode
 from models.archive import save_equilibrium, summary
-from models.equilibrium import EquilibriumResult, solve_equilibrium
-from models.game import Game, build_game
-
-EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _progress(label: str, total: int) -> tuple[Callable[[int, dict], None], Callable[[], None]]:
-    bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, disable=None, leave=False)
-
-    def update(_: int, residuals: dict) -> None:
-        bar.update(1)
-        bar.set_postfix(
-            price=f"{residuals['price_residual']:.1e}",
-            exploit=f"{residuals['exploitability']:.1e}",
-        )
-
-    return update, bar.close
-
-
-def _solve(game: Game, mode: Mode) -> EquilibriumResult:
-    update, close = _progress(f"GMFG fixed point ({mode})", game.config.solver.max_iterations)
-    try:
-        return solve_equilibrium(game, mode, on_iteration=update)
-    finally:
-        close()
-
-
-def json_safe(value: object) -> object:
-    """``value`` with non-finite floats as strings, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def _print_json(payload: dict) -> None:
-    print(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False))
-
-
-def _emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
-    if args.json:
-        _print_json(payload)
-    else:
-        print("\n".join(lines))
+from models.equilibrium import EquilibriumResult
+from models.game import build_game
 
 
 def _equilibrium_lines(info: dict) -> list[str]:
@@ -94,7 +55,7 @@ def _equilibrium_lines(info: dict) -> list[str]:
 
 def cmd_validate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim validate FILE``: print ``OK`` (the file was checked on loading)."""
-    _emit(args, {"valid": True, "file": args.scenario, "sha256": loaded.sha256}, ["OK"])
+    emit(args, {"valid": True, "file": args.scenario, "sha256": loaded.sha256}, ["OK"])
     return EXIT_OK
 
 
@@ -104,7 +65,7 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     mode = Mode(args.mode)
     out = Path(args.out or f"results/{scenario.scenario.name}-{mode}")
     game = build_game(scenario, loaded.base_dir)
-    result = _solve(game, mode)
+    result = solve_with_progress(game, mode)
     info = summary(result)
     with atomic_directory(out) as tmp:
         save_equilibrium(result, tmp)
@@ -113,7 +74,7 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
             tmp / "manifest.json", manifest(loaded, f"solve --mode {mode}", {"summary": info})
         )
     info["out"] = str(out)
-    _emit(args, info, [*_equilibrium_lines(info), f"results: {out}"])
+    emit(args, info, [*_equilibrium_lines(info), f"results: {out}"])
     return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
 
 
@@ -122,7 +83,9 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     scenario = loaded.scenario
     out = Path(args.out or f"results/{scenario.scenario.name}")
     game = build_game(scenario, loaded.base_dir)
-    results = {mode: _solve(game, mode) for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC)}
+    results = {
+        mode: solve_with_progress(game, mode) for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC)
+    }
     table, per_cluster = mode_table(results)
     infos = {str(mode): summary(res) for mode, res in results.items()}
     with atomic_directory(out) as tmp:
@@ -158,7 +121,7 @@ def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
             f"{-100 * row['mean_reduction'] + 0.0:>8.1f}%"
         )
     lines.append(f"results: {out}")
-    _emit(args, payload, lines)
+    emit(args, payload, lines)
     return EXIT_OK if converged else EXIT_NOT_CONVERGED
 
 
@@ -185,42 +148,18 @@ def _simulation_lines(info: dict) -> list[str]:
 def _simulate(
     args: argparse.Namespace, loaded: LoadedScenario, equilibrium: EquilibriumResult, out_dir: Path
 ) -> dict:
-    """Simulate, write the tables and figures into ``out_dir``, and summarise."""
+    """Simulate as the scenario and the options say, write the run into ``out_dir``, summarise."""
     sim_cfg = loaded.scenario.simulation
-    per_cluster = getattr(args, "households_per_cluster", None) or sim_cfg.households_per_cluster
-    result = simulate(
+    return simulate_and_save(
         equilibrium,
-        households_per_cluster=per_cluster,
+        out_dir,
+        households_per_cluster=getattr(args, "households_per_cluster", None)
+        or sim_cfg.households_per_cluster,
         days=getattr(args, "days", None) or sim_cfg.days,
         seed=loaded.scenario.seed if getattr(args, "seed", None) is None else args.seed,
         reference=getattr(args, "reference_path", False),
         record=sim_cfg.record_households,
     )
-    result.save(out_dir)
-    (out_dir / "figures").mkdir(exist_ok=True)
-    figures.plot_realised_prices(
-        result.aggregates, equilibrium, out_dir / "figures" / "realised_prices.png"
-    )
-    figures.plot_household_costs(
-        result.households, equilibrium, out_dir / "figures" / "household_costs.png"
-    )
-    wholesale = {}
-    if equilibrium.game.wholesale is not None:
-        figures.plot_lmp_and_cluster_prices(result, equilibrium, out_dir / "figures" / "lmp.png")
-        figures.plot_system_load(result, equilibrium, out_dir / "figures" / "system_load.png")
-        wholesale = {"lmp_realised": result.wholesale["lmp"].round(4).tolist()}
-    return {
-        "mode": str(equilibrium.mode),
-        "households": int(result.households["household"].nunique()),
-        "days": int(result.households["day"].nunique()),
-        "path": "reference" if getattr(args, "reference_path", False) else "compiled",
-        "seconds": result.seconds,
-        "price_error": price_error(result, equilibrium),
-        "realised_mean_cost": float(result.households["cost"].mean()),
-        "mean_field_cost": equilibrium.mean_cost,
-        "checks": result.checks,
-        **wholesale,
-    }
 
 
 def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
@@ -229,13 +168,13 @@ def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     out = Path(args.out or f"results/{scenario.scenario.name}-simulation")
     game = build_game(scenario, loaded.base_dir)
     mode = Mode(scenario.simulation.mode)
-    equilibrium, cached = cached_equilibrium(game, mode, Path(args.cache), _solve)
+    equilibrium, cached = cached_equilibrium(game, mode, Path(args.cache), solve_with_progress)
     with atomic_directory(out) as tmp:
         info = _simulate(args, loaded, equilibrium, tmp)
         info["equilibrium_from_cache"] = cached
         write_json(tmp / "manifest.json", manifest(loaded, "simulate", {"summary": info}))
     info["out"] = str(out)
-    _emit(args, info, [*_simulation_lines(info), f"results: {out}"])
+    emit(args, info, [*_simulation_lines(info), f"results: {out}"])
     return EXIT_OK
 
 
@@ -246,7 +185,7 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     game = build_game(scenario, loaded.base_dir)
     results = {}
     for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC):
-        results[mode], _ = cached_equilibrium(game, mode, Path(args.cache), _solve)
+        results[mode], _ = cached_equilibrium(game, mode, Path(args.cache), solve_with_progress)
     table, per_cluster = mode_table(results)
     mode = Mode(scenario.simulation.mode)
     with atomic_directory(out) as tmp:
@@ -275,7 +214,7 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     lines.append(
         f"results: {out}  (figures in {out / 'figures'} and {out / 'simulation' / 'figures'})"
     )
-    _emit(args, payload, lines)
+    emit(args, payload, lines)
     return EXIT_OK if payload["converged"] else EXIT_NOT_CONVERGED
 
 
@@ -351,21 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
-    if args.json:
-        payload = {
-            "valid": False,
-            "file": exc.file,
-            "violations": [
-                {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
-            ],
-        }
-        _print_json(payload)
-    for v in exc.violations:
-        print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
-    return EXIT_BAD_INPUT
-
-
 def _is_wholesale_file(path: str) -> bool:
     """A wholesale scenario (seed 003) has a ``[network]`` table; a GMFG scenario has none."""
     try:
@@ -376,17 +300,18 @@ def _is_wholesale_file(path: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cosim`` command; returns the exit status."""
+    matplotlib.use("Agg")  # the command draws into files, never on a screen
     args = build_parser().parse_args(argv)
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
     try:
         if args.command == "validate" and _is_wholesale_file(args.scenario):
             wholesale = load_wholesale_scenario(args.scenario)
-            _emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
+            emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
             return EXIT_OK
         loaded = load_scenario(args.scenario)
     except ScenarioError as exc:
-        return _report_invalid(args, exc)
+        return report_invalid(args, exc)
     return args.handler(args, loaded)
 
 

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from market.aggregators import RENEWABLE_FUELS
-from market.dispatch import DispatchResult, EconomicDispatch
 from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
 from models.config import WholesaleLinkConfig, scenario_path
+
+if TYPE_CHECKING:
+    from market.dispatch import DispatchResult, EconomicDispatch
 
 #: Stream of the scenario's seed that draws the generators' costs.
 COST_STREAM = 4
@@ -67,6 +70,9 @@ class WholesaleLink:
         """The economic dispatch of the network without its renewable units (built once)."""
         found = self.__dict__.get("_dispatch")
         if found is None:
+            # Pyomo and HiGHS load here, with the first dispatch, not with every game
+            from market.dispatch import EconomicDispatch
+
             keep = tuple(g for g in self.network.generators if g.fuel not in RENEWABLE_FUELS)
             found = EconomicDispatch(replace(self.network, generators=keep))
             object.__setattr__(self, "_dispatch", found)

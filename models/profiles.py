@@ -21,7 +21,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 
 def step_times(date: dt.date, timezone: str, dt_h: float, steps: int) -> pd.DatetimeIndex:
@@ -69,6 +68,8 @@ def _pv_per_kwp_cached(
     dt_h: float,
     steps: int,
 ) -> np.ndarray:
+    import pvlib  # with SciPy's optimisers: loaded when a profile is first computed
+
     sub = 6  # evaluate at 6 sub-points per step and average: the step's mean power
     fine = step_times(date, timezone, dt_h / sub, steps * sub) + pd.Timedelta(hours=dt_h / sub / 2)
     site = pvlib.location.Location(latitude, longitude, tz=timezone, altitude=altitude_m)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -132,3 +133,14 @@ def test_epsilon_study_from_a_scenario_file(tmp_path):
     study = cosim.estimate_epsilon_nash(path, sizes=[2], reps=2, law="flat")
     assert study.law["label"] == "flat" and len(study.table) == 1
     assert study.table["epsilon"].iloc[0] > 0  # the flat-price law is not an equilibrium
+
+
+def test_readme_python_example_runs(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "the README has a Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == "True"

@@ -1,12 +1,12 @@
-"""Figures of a solved equilibrium, after Figs. 5–7 of Aziz et al. (PNG files)."""
+"""Figures of a solved equilibrium (after Figs. 5–7 of Aziz et al.) and of a finite-N run (PNG).
+
+Importing this module loads pyplot; the library imports it only in the functions that draw.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -280,3 +280,21 @@ def plot_system_load(sim, result: EquilibriumResult, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def simulation_figures(sim, result: EquilibriumResult, directory: Path) -> list[Path]:
+    """Write the figures of a finite-N run of ``result``'s law into ``directory``.
+
+    Realised prices and household costs against the mean field; with a
+    wholesale link also the LMP and the system's load. ``sim`` is a
+    :class:`cosim.sim.simulation.SimulationResult`. Returns the paths written.
+    """
+    directory.mkdir(exist_ok=True)
+    paths = [directory / "realised_prices.png", directory / "household_costs.png"]
+    plot_realised_prices(sim.aggregates, result, paths[0])
+    plot_household_costs(sim.households, result, paths[1])
+    if result.game.wholesale is not None:
+        paths += [directory / "lmp.png", directory / "system_load.png"]
+        plot_lmp_and_cluster_prices(sim, result, paths[2])
+        plot_system_load(sim, result, paths[3])
+    return paths

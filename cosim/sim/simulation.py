@@ -1,4 +1,9 @@
-"""Running a finite-N co-simulation and reading its results as tables."""
+"""Running a finite-N co-simulation, reading its results as tables, and saving them.
+
+:func:`simulate` runs the co-simulation and returns its tables;
+:func:`simulate_and_save` also writes them with their figures into a directory
+and returns the summary ``cosim simulate`` and ``cosim run`` report.
+"""
 
 from __future__ import annotations
 
@@ -294,3 +299,81 @@ def price_error(result: SimulationResult, equilibrium: EquilibriumResult) -> flo
     k = realised.shape[0]
     reference = np.tile(equilibrium.prices.stage.T, (k // game.steps, 1))
     return float(np.mean(np.abs(realised - reference)))
+
+
+def simulation_summary(
+    result: SimulationResult, equilibrium: EquilibriumResult, reference: bool = False
+) -> dict:
+    """What a run amounts to: its size, time, price gap to the mean field, costs and checks.
+
+    Parameters
+    ----------
+    result
+        The run, of ``equilibrium``'s law.
+    equilibrium
+        The equilibrium it is compared with.
+    reference
+        Whether the run took the per-agent Python path (the summary's ``path``).
+
+    Returns
+    -------
+    dict
+        ``mode``, ``households``, ``days``, ``path``, ``seconds``,
+        ``price_error`` (:func:`price_error`), ``realised_mean_cost`` and
+        ``mean_field_cost`` [$ per household-day], ``checks`` and, with a
+        wholesale link, ``lmp_realised`` (per step [$/MWh]).
+    """
+    wholesale = {}
+    if equilibrium.game.wholesale is not None:
+        wholesale = {"lmp_realised": result.wholesale["lmp"].round(4).tolist()}
+    return {
+        "mode": str(equilibrium.mode),
+        "households": int(result.households["household"].nunique()),
+        "days": int(result.households["day"].nunique()),
+        "path": "reference" if reference else "compiled",
+        "seconds": result.seconds,
+        "price_error": price_error(result, equilibrium),
+        "realised_mean_cost": float(result.households["cost"].mean()),
+        "mean_field_cost": equilibrium.mean_cost,
+        "checks": result.checks,
+        **wholesale,
+    }
+
+
+def simulate_and_save(
+    equilibrium: EquilibriumResult,
+    directory: str | Path,
+    households_per_cluster: int | np.ndarray | None = None,
+    days: int = 1,
+    seed: int | None = None,
+    reference: bool = False,
+    record: int = 2,
+) -> dict:
+    """Simulate as :func:`simulate` does, write the run into ``directory``, and summarise it.
+
+    ``directory`` receives the tables (:meth:`SimulationResult.save`) and, in
+    ``figures/``, the realised prices and household costs against the mean
+    field (with a wholesale link also the LMP and the system's load) — the
+    simulation part of a ``cosim simulate`` or ``cosim run`` result.
+
+    Parameters
+    ----------
+    equilibrium
+        A solved equilibrium; its law, game and mode.
+    directory
+        Where the run is written (created if needed).
+    households_per_cluster, days, seed, reference, record
+        As for :func:`simulate`.
+
+    Returns
+    -------
+    dict
+        :func:`simulation_summary` of the run.
+    """
+    from cosim.io.figures import simulation_figures  # pyplot loads only when a run is drawn
+
+    directory = Path(directory)
+    result = simulate(equilibrium, households_per_cluster, days, seed, reference, record)
+    result.save(directory)
+    simulation_figures(result, equilibrium, directory / "figures")
+    return simulation_summary(result, equilibrium, reference)

@@ -522,7 +522,7 @@ def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> N
     """
     import json
 
-    from cosim.studies.modes import game_hash
+    from cosim.io.cache import game_hash
 
     stamp = {
         "game": game_hash(law.game),

@@ -1,9 +1,9 @@
-"""The seed-003 wholesale experiment: runs, results and the ``cosim wholesale`` command.
+"""The seed-003 wholesale experiment: runs and results (``cosim wholesale`` runs it).
 
 A wholesale scenario (TOML, :class:`market.wholesale_config.WholesaleScenario`)
 is validated once, by :mod:`cosim.scenario.wholesale`, with the same reporting
-as GMFG scenarios (``FILE: path: value: rule``, every violation, exit status
-2); its loaders are re-exported here. An experiment
+as GMFG scenarios (``FILE: path: value: rule``, every violation); its loaders
+are re-exported here. An experiment
 runs ``seeds`` replications, children of one ``SeedSequence``; each draws its
 generator costs (by fuel) and every step's weather and demand factors first,
 then plays Algorithm 1 with storage and — on the same draws — without it, so
@@ -14,9 +14,7 @@ that the comparison of IMV and ex-post cost is paired. The learning loop is
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -24,17 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from cosim.io.results import atomic_directory, manifest, write_json
-from cosim.scenario.game import ScenarioError
+from cosim.io.results import manifest
 from cosim.scenario.wholesale import (
     LoadedWholesale,
     load_wholesale_scenario,
     parse_wholesale_scenario,
     with_overrides,
 )
-from cosim_cli.arguments import counted
 from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
 from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
@@ -58,7 +53,6 @@ __all__ = [
     "LoadedWholesale",
     "Replication",
     "build_case",
-    "cmd_wholesale",
     "load_network",
     "load_wholesale_scenario",
     "parse_wholesale_scenario",
@@ -66,8 +60,6 @@ __all__ = [
     "run_replication",
     "with_overrides",
 ]
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # ---------------------------------------------------------------------------
@@ -448,7 +440,7 @@ def run_experiment(
 
 
 # ---------------------------------------------------------------------------
-# Tables, manifest and the command
+# Tables and manifest
 # ---------------------------------------------------------------------------
 def result_tables(result: ExperimentResult) -> dict[str, pd.DataFrame]:
     """Long tables of every run: steps, LMPs per bus, aggregators, summaries."""
@@ -528,105 +520,3 @@ def wholesale_manifest(loaded: LoadedWholesale, command: str, extra: dict) -> di
     return manifest(
         loaded, command, {"network_file": None if network is None else str(network), **extra}
     )
-
-
-def _lines(summary: dict) -> list[str]:
-    out = [
-        f"{summary['scenario']}: {summary['seeds']} seeds × {summary['days']} days "
-        f"({summary['seconds']:.1f} s)"
-    ]
-    means = summary["mean_over_seeds"]
-    out.append(f"{'mean over seeds':<34}" + "".join(f"{run:>18}" for run in means))
-    for key in (
-        "imv_last_days",
-        "ex_post_cost_last_days",
-        "ex_post_cost_total",
-        "day_change_first",
-        "day_change_last",
-        "mean_hub_price",
-    ):
-        out.append(f"{key:<34}" + "".join(f"{means[run][key]:>18.4g}" for run in means))
-    if "learners" in summary:
-        ln = summary["learners"]
-        out.append(
-            f"policy value ($/MWh capacity): DP {ln['dp_value']:.3f}, RL {ln['rl_value']:.3f} "
-            f"({100 * ln['rl_share_of_optimum']:.1f} % of optimum)"
-        )
-        out += [f"  {k}: {'yes' if v else 'NO'}" for k, v in summary["checks"].items()]
-    return out
-
-
-def cmd_wholesale(args: argparse.Namespace) -> int:
-    """``cosim wholesale``: seed 003's experiment with figures and tables."""
-    from cosim.io import wholesale_figures
-
-    try:
-        loaded = load_wholesale_scenario(args.scenario)
-        loaded = with_overrides(
-            loaded,
-            days=args.days,
-            seeds=args.seeds,
-            learner=args.learner,
-            network_file=args.network,
-        )
-    except ScenarioError as exc:
-        if args.json:
-            payload = {
-                "valid": False,
-                "file": exc.file,
-                "violations": [
-                    {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
-                ],
-            }
-            print(json.dumps(payload, indent=2, default=str))
-        for v in exc.violations:
-            print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
-        return EXIT_BAD_INPUT
-    s = loaded.scenario
-    storage = not args.no_storage
-    runs_per_seed = 2 if storage else 1
-    total = s.seeds * s.time.days * s.slots * runs_per_seed
-    suffix = "-no-storage" if not storage else f"-{s.learning.learner}"
-    out = Path(args.out or f"results/{s.scenario.name}{suffix}")
-    bar = tqdm(total=total, desc="wholesale", unit="step", file=sys.stderr, disable=None)
-
-    def update(_: int, residuals: dict) -> None:
-        bar.update(1)
-        bar.set_postfix(hub=f"{residuals['hub_price']:.2f}", refresh=False)
-
-    try:
-        result = run_experiment(loaded, storage=storage, on_step=update)
-    finally:
-        bar.close()
-    summary = result.summary()
-    with atomic_directory(out) as tmp:
-        result.save(tmp)
-        wholesale_figures.experiment_figures(result, tmp / "figures")
-        command = "wholesale" + (" --no-storage" if not storage else "")
-        write_json(tmp / "manifest.json", wholesale_manifest(loaded, command, {"summary": summary}))
-    summary["out"] = str(out)
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        print("\n".join([*_lines(summary), f"results: {out}"]))
-    return EXIT_OK
-
-
-def add_wholesale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``cosim wholesale`` on the ``cosim`` sub-parsers."""
-    help_text = "seed 003's wholesale market: aggregators' learning, LMPs, IMV and ex-post cost"
-    p = sub.add_parser("wholesale", help=help_text, description=help_text)
-    p.add_argument("scenario", help="wholesale scenario file (TOML), e.g. scenarios/oahu37.toml")
-    p.add_argument(
-        "--days",
-        type=counted(2, "the settling check compares the first and the last days"),
-        help="days to simulate (overrides time.days)",
-    )
-    p.add_argument("--seeds", type=counted(1), help="replications (overrides seeds)")
-    p.add_argument("--learner", choices=["dp", "rl"], help="overrides learning.learner")
-    p.add_argument("--no-storage", action="store_true", help="only the run without storage")
-    p.add_argument("--network", help="MATPOWER case file (overrides network.file)")
-    p.add_argument("--out", help="result directory (default: results/NAME-LEARNER)")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.set_defaults(handler=cmd_wholesale, own_scenario_format=True)
-    return p

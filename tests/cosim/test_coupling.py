@@ -133,7 +133,7 @@ def test_the_cache_key_follows_the_network_itself():
     """An edited case (here: other unit costs) never reuses a law solved on the old one."""
     from dataclasses import replace
 
-    from cosim.studies.modes import game_hash
+    from cosim.io.cache import game_hash
 
     game = build_game(pjm5_config())
     net = game.wholesale.network

@@ -109,38 +109,6 @@ def test_measured_gaps_do_not_depend_on_the_worker_count(gmfg, tmp_path):
     pd.testing.assert_frame_equal(one, dask, check_exact=True)
 
 
-def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
-    import json
-
-    from cosim_cli.main import main
-
-    scenario = tmp_path / "eps.toml"
-    scenario.write_text(
-        'seed = 4\n[scenario]\nname = "eps"\n[time]\ndt_h = 1.0\n'
-        '[clusters]\ncount = 2\nhouseholds = 10\ndistances = { kind = "line" }\n'
-        "[solver]\nsoe_points = 41\n"
-    )
-    out = tmp_path / "out"
-    args = ["epsilon", str(scenario), "--sizes", "2,20", "--reps", "4", "--json"]
-    args += ["--out", str(out), "--work", str(tmp_path / "work"), "--cache", str(tmp_path / "c")]
-    assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["info"] == INFO_LOCAL and summary["sizes"] == [2, 20]
-    table = pd.read_parquet(out / "epsilon.parquet")
-    assert list(table["households"]) == [4, 40]
-    assert {"epsilon", "epsilon_lo", "epsilon_hi", "bias", "price_error"} <= set(table.columns)
-    assert (out / "epsilon.png").stat().st_size > 0
-    assert json.loads((out / "manifest.json").read_text())["command"] == "epsilon"
-    # run again: every replication is reused, the table is the same
-    assert main(args) == 0
-    capsys.readouterr()
-    pd.testing.assert_frame_equal(
-        table.drop(columns="seconds"),
-        pd.read_parquet(out / "epsilon.parquet").drop(columns="seconds"),
-        check_exact=True,
-    )
-
-
 def test_full_information_deviation(gmfg, tmp_path):
     """Full information: a table that ignores the aggregate is the law; the gap's CI reaches 0."""
     from cosim.studies.epsilon import INFO_FULL, FullInformationTables

@@ -8,7 +8,7 @@ import pytest
 
 from cosim.sim.hems import feasible, grid_power, law_control, stored_change
 from cosim.sim.population import draw_ev_schedule, init_population
-from cosim.sim.simulation import price_error, simulate
+from cosim.sim.simulation import SimulationResult, price_error, simulate, simulate_and_save
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.feedback import FeedbackLaw
@@ -45,6 +45,20 @@ def test_the_engine_clears_by_the_solvers_rule(equilibrium):
         ("p_stage", solver.stage),
     ):
         np.testing.assert_allclose(per_cluster(column), expected, rtol=1e-14, atol=0)
+
+
+def test_simulate_and_save_writes_the_run_its_figures_and_its_summary(equilibrium, tmp_path):
+    summary = simulate_and_save(equilibrium, tmp_path / "sim", households_per_cluster=4, seed=3)
+    again = SimulationResult.load(tmp_path / "sim")
+    run = simulate(equilibrium, households_per_cluster=4, seed=3)
+    pd.testing.assert_frame_equal(again.households, run.households, check_exact=True)
+    assert sorted(p.name for p in (tmp_path / "sim" / "figures").iterdir()) == [
+        "household_costs.png",
+        "realised_prices.png",
+    ]
+    assert summary["households"] == 12 and summary["path"] == "compiled"
+    assert summary["price_error"] == price_error(run, equilibrium)
+    assert summary["checks"] == run.checks
 
 
 def test_same_seed_same_tables_other_seed_other_tables(equilibrium):

@@ -1,4 +1,4 @@
-"""``cosim epsilon --clusters``: the ε_N study with M growing, clusters drawn from the graphon."""
+"""``cosim epsilon``: the ε_N study with M fixed, and with M growing (``--clusters``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
+from cosim.io.cache import game_hash
 from cosim.scenario.game import load_scenario
-from cosim.studies.modes import game_hash
-from cosim_cli.epsilon import scenario_with_clusters
+from cosim.studies.epsilon import INFO_LOCAL
+from cosim.studies.epsilon_study import scenario_with_clusters
 from cosim_cli.main import main
 from models.game import build_game
 
@@ -48,6 +49,34 @@ def command(tmp_path, scenario, *options: str) -> list[str]:
     ]
 
 
+def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
+    scenario = tmp_path / "eps.toml"
+    scenario.write_text(
+        'seed = 4\n[scenario]\nname = "eps"\n[time]\ndt_h = 1.0\n'
+        '[clusters]\ncount = 2\nhouseholds = 10\ndistances = { kind = "line" }\n'
+        "[solver]\nsoe_points = 41\n"
+    )
+    out = tmp_path / "out"
+    args = ["epsilon", str(scenario), "--sizes", "2,20", "--reps", "4", "--json"]
+    args += ["--out", str(out), "--work", str(tmp_path / "work"), "--cache", str(tmp_path / "c")]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["info"] == INFO_LOCAL and summary["sizes"] == [2, 20]
+    table = pd.read_parquet(out / "epsilon.parquet")
+    assert list(table["households"]) == [4, 40]
+    assert {"epsilon", "epsilon_lo", "epsilon_hi", "bias", "price_error"} <= set(table.columns)
+    assert (out / "epsilon.png").stat().st_size > 0
+    assert json.loads((out / "manifest.json").read_text())["command"] == "epsilon"
+    # run again: every replication is reused, the table is the same
+    assert main(args) == 0
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(
+        table.drop(columns="seconds"),
+        pd.read_parquet(out / "epsilon.parquet").drop(columns="seconds"),
+        check_exact=True,
+    )
+
+
 def test_each_m_solves_its_own_game_and_fills_one_row(tmp_path, capsys):
     scenario = write(tmp_path)
     args = command(tmp_path, scenario, "--clusters", "2,3", "--sizes", "2", "--reps", "2")
@@ -80,15 +109,6 @@ def test_each_m_solves_its_own_game_and_fills_one_row(tmp_path, capsys):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert set(manifest["summary"]["law_info"]) == {"2", "3"}
     assert (tmp_path / "out" / "epsilon.png").stat().st_size > 0
-
-
-def test_clusters_are_redrawn_from_the_graphon(tmp_path):
-    loaded = load_scenario(write(tmp_path))
-    games = {m: build_game(scenario_with_clusters(loaded.scenario, m)) for m in (2, 5)}
-    for m, game in games.items():
-        assert game.n_clusters == m and game.weights.shape == (m, m)
-        assert len(set(game.clusters.pv_kwp)) == m  # M draws of the type distribution
-        assert game.clusters.shares.sum() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(

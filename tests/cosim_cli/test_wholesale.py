@@ -102,6 +102,24 @@ def test_invalid_scenario_exits_2_and_writes_nothing(tmp_path, capsys):
     assert code == 2 and any(": network.file: 'missing.m': file not found" in ln for ln in lines)
 
 
+def test_an_invalid_scenario_is_reported_as_strict_json(tmp_path, capsys):
+    """``--json``: every violation as strict JSON (a NaN value as a string), the lines on stderr."""
+    bad = SMALL.replace("[learning.rl]", "[learning]\nbelief_rate = nan\n[learning.rl]")
+    out = tmp_path / "res"
+    assert main(["wholesale", str(write(tmp_path, bad)), "--out", str(out), "--json"]) == 2
+    printed = capsys.readouterr()
+
+    def reject(name: str) -> float:
+        raise ValueError(f"{name} is not JSON")
+
+    report = json.loads(printed.out, parse_constant=reject)
+    assert report["valid"] is False and not out.exists()
+    assert {"path": "learning.belief_rate", "value": "nan"} == {
+        k: v for k, v in report["violations"][0].items() if k != "rule"
+    }
+    assert ": learning.belief_rate: nan: " in printed.err
+
+
 def test_one_day_is_refused_before_any_work(tmp_path, capsys):
     """The settling check needs a first and a last day: --days 1 exits 2, nothing written."""
     out = tmp_path / "res"

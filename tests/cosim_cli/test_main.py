@@ -1,9 +1,8 @@
-"""The `cosim solve` and `cosim compare-modes` commands end to end, and the README example."""
+"""The `cosim solve`, `cosim compare-modes` and `cosim simulate` commands end to end."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -83,17 +82,6 @@ def test_compare_modes_orders_costs(tmp_path, capsys):
     for mode in ("standalone", "rpc", "coc"):
         assert (out / mode / "equilibrium.npz").exists()
     assert (out / "figures" / "mode_costs.png").exists()
-
-
-def test_readme_python_example_runs(capsys, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "the README has a Python example"
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
-    printed = capsys.readouterr().out.split()
-    assert printed[0] == "True"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,86 @@
+"""The figure of an ε_N study: ε_N against N on log–log axes, with the fitted rate."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL
+from cosim.studies.epsilon_study import study_label
+
+__all__ = ["plot_study"]
+
+#: The deviation class of each information set, in the figure's legend.
+DEVIATION_CLASS = {INFO_LOCAL: "joint deviation", INFO_FULL: "ESS deviation"}
+
+
+def plot_study(
+    table: pd.DataFrame, rate: dict[str, float], law: str, path: Path, info: str = INFO_LOCAL
+) -> None:
+    """Log–log ε_N with 95 % CIs and the fitted rate; ``|J^N − J^∞|`` and the price error.
+
+    The title names the study (:func:`study_label`); in the M-growing study
+    every point is labelled with its ``M``.
+    """
+    n = table["households"].to_numpy(dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    ax = axes[0]
+    eps = table["epsilon"].to_numpy()
+    lo, hi = table["epsilon_lo"].to_numpy(), table["epsilon_hi"].to_numpy()
+    shown = eps > 0
+    bottom = float(np.min(eps[shown])) / 30.0 if shown.any() else 1e-9
+    ax.errorbar(
+        n[shown],
+        eps[shown],
+        yerr=[eps[shown] - np.maximum(lo[shown], bottom), hi[shown] - eps[shown]],
+        fmt="o",
+        capsize=3,
+        label=f"ε_N ({info} information, {DEVIATION_CLASS[info]}), 95 % CI"
+        + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
+    )
+    for x, h in zip(n[~shown], hi[~shown], strict=True):
+        ax.plot([x], [max(h, 1e-9)], "v", color="C0", alpha=0.6)
+    if math.isfinite(rate["slope"]):
+        keep = n[shown]
+        c = np.exp(np.mean(np.log(eps[shown]) - rate["slope"] * np.log(keep)))
+        ax.plot(
+            keep,
+            c * keep ** rate["slope"],
+            "--",
+            color="C1",
+            label=f"fit N^{rate['slope']:.2f} [{rate['slope_lo']:.2f}, {rate['slope_hi']:.2f}]",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=bottom)
+    ax.set_xlabel("households N")
+    ax.set_ylabel("ε_N [$ per household-day]")
+    if table["clusters"].nunique() > 1:
+        for x, y, m in zip(n, np.maximum(eps, bottom), table["clusters"], strict=True):
+            ax.annotate(f"M={m}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_title(f"ε-Nash gap of the {law} law\n{study_label(table)}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.errorbar(
+        n,
+        table["price_error"],
+        yerr=[
+            table["price_error"] - table["price_error_lo"],
+            table["price_error_hi"] - table["price_error"],
+        ],
+        fmt="s-",
+        capsize=3,
+        label="mean |π^N − π^∞| [$/kWh]",
+    )
+    ax.plot(n, np.abs(table["bias"]), "o-", label="|J^N − J^∞| [$]")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("households N")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,94 @@
+"""What every ``cosim`` sub-command shares: exit statuses, strict JSON, reports, progress.
+
+A command prints either its lines of text or, with ``--json``, one JSON object
+on standard output; progress bars and, under ``--json``, the violations of an
+invalid scenario go to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+
+from tqdm import tqdm
+
+from cosim.scenario.game import ScenarioError
+from market.pricing import Mode
+from models.equilibrium import EquilibriumResult, solve_equilibrium
+from models.game import Game
+
+#: The command did what was asked.
+EXIT_OK = 0
+#: The results are written, but an equilibrium's fixed point did not converge.
+EXIT_NOT_CONVERGED = 1
+#: A bad scenario or option: nothing was computed or written.
+EXIT_BAD_INPUT = 2
+
+
+def json_safe(value: object) -> object:
+    """``value`` with non-finite floats as strings, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def print_json(payload: dict) -> None:
+    """Print ``payload`` as indented, strict JSON on standard output."""
+    print(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False))
+
+
+def emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
+    """Print ``payload`` as JSON under ``--json``, else ``lines``."""
+    if args.json:
+        print_json(payload)
+    else:
+        print("\n".join(lines))
+
+
+def report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
+    """Print every violation of an invalid scenario, one line each; return :data:`EXIT_BAD_INPUT`.
+
+    Under ``--json`` standard output gets the violations as JSON and the lines
+    go to standard error.
+    """
+    if args.json:
+        payload = {
+            "valid": False,
+            "file": exc.file,
+            "violations": [
+                {"path": v.path, "value": v.value, "rule": v.rule} for v in exc.violations
+            ],
+        }
+        print_json(payload)
+    for v in exc.violations:
+        print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
+    return EXIT_BAD_INPUT
+
+
+def _progress(label: str, total: int) -> tuple[Callable[[int, dict], None], Callable[[], None]]:
+    bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, disable=None, leave=False)
+
+    def update(_: int, residuals: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(
+            price=f"{residuals['price_residual']:.1e}",
+            exploit=f"{residuals['exploitability']:.1e}",
+        )
+
+    return update, bar.close
+
+
+def solve_with_progress(game: Game, mode: Mode) -> EquilibriumResult:
+    """:func:`models.equilibrium.solve_equilibrium`, with a progress bar on a terminal's stderr."""
+    update, close = _progress(f"GMFG fixed point ({mode})", game.config.solver.max_iterations)
+    try:
+        return solve_equilibrium(game, mode, on_iteration=update)
+    finally:
+        close()
