@@ -10,10 +10,10 @@ after it::
 
 ``check`` runs the same commands again and compares their ``--json`` output
 (wall-clock figures and paths removed) and every table and array they wrote
-(Parquet, ``.npz``, ``.json``; manifests left out, they hold versions and
-times) for exact equality. It prints one JSON object: the commands, the files
-compared, and every difference (none when the outputs are bit-identical);
-exit status 1 on any difference.
+(Parquet, ``.npz``, ``.json``; manifests and ``paths.json`` left out, they
+hold versions, times and absolute paths) for exact equality. It prints one
+JSON object: the commands, the files compared, and every difference (none
+when the outputs are bit-identical); exit status 1 on any difference.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _files(root: Path) -> dict[str, Path]:
     return {
         str(p.relative_to(root)): p
         for p in sorted(root.rglob("*"))
-        if p.suffix in keep and p.name != "manifest.json"
+        if p.suffix in keep and p.name not in ("manifest.json", "paths.json")
     }
 
 

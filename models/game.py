@@ -88,6 +88,9 @@ class Game:
     shiftable_window: tuple[int, int]
     wholesale: WholesaleLink | None = None
     """The households' bus in the wholesale market; ``None``: ``p_G`` is the scenario's."""
+    base_dir: Path | None = None
+    """Absolute directory the scenario's relative file names point to (``None``: the
+    working directory); saved with an equilibrium so that it reloads from anywhere."""
 
     @property
     def n_clusters(self) -> int:
@@ -269,6 +272,7 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
             game_rng(config.seed, COST_STREAM),
             base_dir,
         ),
+        base_dir=None if base_dir is None else Path(base_dir).resolve(),
     )
 
 

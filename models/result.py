@@ -103,9 +103,9 @@ class EquilibriumResult:
         """
         return equilibrium_tables(self)
 
-    def save(self, directory: str | Path, base_dir: str | Path | None = None) -> None:
+    def save(self, directory: str | Path) -> None:
         """Write the result into ``directory`` (see :func:`save_equilibrium`)."""
-        save_equilibrium(self, directory, base_dir)
+        save_equilibrium(self, directory)
 
     @classmethod
     def load(
@@ -196,9 +196,7 @@ def summary(result: EquilibriumResult) -> dict:
     return out
 
 
-def save_equilibrium(
-    result: EquilibriumResult, directory: str | Path, base_dir: str | Path | None = None
-) -> None:
+def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
     """Write ``result`` into ``directory`` (created if needed).
 
     Parameters
@@ -207,18 +205,18 @@ def save_equilibrium(
         The equilibrium.
     directory
         The result directory.
-    base_dir
-        The directory the game was built with (``build_game(config, base_dir)``):
-        where the scenario's relative file names point. Saved as an absolute
-        path, so that :func:`load_equilibrium` rebuilds the same game from any
-        working directory. Omitted: relative names are resolved against the
-        working directory when the result is loaded.
+
+    The game's ``base_dir`` (where the scenario's relative file names point,
+    as given to :func:`~models.game.build_game`) is saved as an absolute path,
+    so that :func:`load_equilibrium` rebuilds the same game from any working
+    directory.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = directory / "paths.json"
+    base_dir = result.game.base_dir
     if base_dir is not None:
-        paths.write_text(json.dumps({"base_dir": str(Path(base_dir).resolve())}, indent=2))
+        paths.write_text(json.dumps({"base_dir": str(base_dir)}, indent=2))
     else:
         paths.unlink(missing_ok=True)  # no stale base_dir from an earlier save
     game_fields = set(GameConfig.model_fields)  # a scenario adds what identifies the run

@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from cosim.io.results import atomic_directory
 from market.pricing import Mode
 from models.archive import load_equilibrium, save_equilibrium
@@ -27,15 +29,18 @@ MODEL_REVISION = "3"
 def game_hash(game: Game) -> str:
     """Hash of everything that determines a game's equilibria (not the scenario's name).
 
-    With a wholesale link that includes the network itself — buses, lines,
-    units and their costs — so an edited case file is never matched to a law
-    solved on the old one.
+    Files a scenario names enter by what was read from them, not by their
+    names: the cluster distances as built, and with a wholesale link the
+    network itself — buses, lines, units and their costs — so an edited file
+    is never matched to a law solved on the old one.
     """
     fields = set(GameConfig.model_fields)
-    payload = MODEL_REVISION + game.config.model_dump_json(include=fields)
-    if game.wholesale is not None:  # the network as read (and costed), not just its file name
-        payload += repr(game.wholesale.network)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    digest = hashlib.sha256()
+    digest.update((MODEL_REVISION + game.config.model_dump_json(include=fields)).encode())
+    digest.update(np.ascontiguousarray(game.distances, dtype=float).tobytes())
+    if game.wholesale is not None:
+        digest.update(repr(game.wholesale.network).encode())
+    return digest.hexdigest()
 
 
 def cached_equilibrium(

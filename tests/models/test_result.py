@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from market.pricing import Mode
+from market.schema import ConfigError
 from models.archive import load_equilibrium, save_equilibrium
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
@@ -40,19 +43,24 @@ def assert_same(back: EquilibriumResult, res: EquilibriumResult) -> None:
 
 
 def test_relative_files_are_read_beside_the_scenario_from_any_directory(
-    solved, scenario_dir, tmp_path, monkeypatch
+    solved, tmp_path, monkeypatch
 ):
-    save_equilibrium(solved, tmp_path / "eq", base_dir=scenario_dir)
+    save_equilibrium(solved, tmp_path / "eq")
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert_same(load_equilibrium(tmp_path / "eq"), solved)
     assert_same(EquilibriumResult.load(tmp_path / "eq"), solved)
 
 
-def test_a_relative_base_dir_is_saved_as_an_absolute_one(
-    solved, scenario_dir, tmp_path, monkeypatch
-):
+def test_a_relative_base_dir_is_kept_as_an_absolute_one(make_config, tmp_path, monkeypatch):
+    (tmp_path / "scenario").mkdir()
+    np.savetxt(tmp_path / "scenario" / "distances.csv", DISTANCES, delimiter=",")
+    (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path)
-    solved.save("eq", base_dir="scenario")
+    config = make_config(clusters={"distances": {"kind": "file", "file": "distances.csv"}})
+    game = build_game(config, Path("scenario"))
+    assert game.base_dir == (tmp_path / "scenario").resolve()
+    solved = solve_equilibrium(game, Mode.STANDALONE)
+    solved.save("eq")
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert_same(EquilibriumResult.load(tmp_path / "eq"), solved)
 
@@ -60,11 +68,10 @@ def test_a_relative_base_dir_is_saved_as_an_absolute_one(
 def test_a_result_saved_without_base_dir_loads_as_before(
     solved, scenario_dir, tmp_path, monkeypatch
 ):
-    save_equilibrium(solved, tmp_path / "eq", base_dir=scenario_dir)
-    save_equilibrium(solved, tmp_path / "eq")  # overwritten by a save that does not know it
-    assert not (tmp_path / "eq" / "paths.json").exists()
+    save_equilibrium(solved, tmp_path / "eq")
+    (tmp_path / "eq" / "paths.json").unlink()  # as an earlier version of the project saved it
     monkeypatch.chdir(tmp_path / "elsewhere")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="file not found"):
         load_equilibrium(tmp_path / "eq")  # relative names: the working directory
     assert_same(load_equilibrium(tmp_path / "eq", base_dir=scenario_dir), solved)
     monkeypatch.chdir(scenario_dir)
