@@ -91,7 +91,7 @@ class Household(mesa.Agent):
         pop, law, prm = m.population, m.law, m.kernel_params
         i, c, seed, dt = self.index, self.cluster, m.seed, m.dt_h
         tables = m.law_tables
-        row = int(tables.row[i])
+        row = tables.row[i]
         eps_pv, rho_pv, eps_load, rho_load = prm.exo
         # exogenous PV and base load, AR(1) noise
         key = np.uint64(household_key(seed, i, step))
