@@ -44,21 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "paper_gmfg.toml"
 
 
-def kernel_rate(sim: CoSimulation, steps: int) -> float:
-    """Household-steps per second of the compiled control step."""
-    sim._compiled_step(0, 0)  # compile / warm
+def control_rate(sim: CoSimulation, steps: int) -> float:
+    """Household-steps per second of ``sim``'s control step (compiled or per-agent path)."""
+    if not sim.reference:
+        sim.control_step(0, 0)  # compile / warm
     start = time.perf_counter()
     for step in range(steps):
-        sim._compiled_step(step, step % sim.game.steps)
-    return sim.population.size * steps / (time.perf_counter() - start)
-
-
-def reference_rate(sim: CoSimulation, steps: int) -> float:
-    """Household-steps per second of the per-agent Python path."""
-    start = time.perf_counter()
-    for step in range(steps):
-        for household in sim.households:
-            household.hems_step(step, step % sim.game.steps)
+        sim.control_step(step, step % sim.game.steps)
     return sim.population.size * steps / (time.perf_counter() - start)
 
 
@@ -90,9 +82,9 @@ def main() -> None:
 
     numba.set_num_threads(1)
     big = CoSimulation(game, law, "coc", np.full(game.n_clusters, 1000), seed=1)
-    compiled = kernel_rate(big, game.steps)
-    small = CoSimulation(game, law, "coc", np.full(game.n_clusters, 5), seed=1)
-    reference = reference_rate(small, game.steps)
+    compiled = control_rate(big, game.steps)
+    small = CoSimulation(game, law, "coc", np.full(game.n_clusters, 5), seed=1, reference=True)
+    reference = control_rate(small, game.steps)
     numba.set_num_threads(threads)
 
     simulate(eq, households_per_cluster=200)  # warm-up

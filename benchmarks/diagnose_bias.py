@@ -18,10 +18,11 @@ the mean-field model and the simulation through scenario settings):
 
 Every variant freezes the base scenario's drawn cluster parameters and
 distances, so switching a device off changes nothing else. Package code is
-not modified: the simulation is instrumented by a subclass, which can also
-move the EV plug events onto the control grid (variant ``ev_snapped``: the
-timing of a mean-field model that counts a leaving EV as plugged in for its
-whole last step) without touching the mean-field side. Variants: see ``VARIANTS``;
+not modified: the simulation is instrumented through the engine's public
+hooks — an observer records the device breakdown, and an EV schedule can move
+the plug events onto the control grid (variant ``ev_snapped``: the timing of a
+mean-field model that counts a leaving EV as plugged in for its whole last
+step) without touching the mean-field side. Variants: see ``VARIANTS``;
 ``--set solver.soe_points=161`` applies an override to every variant.
 
 Finding (2026-11, eps_convergence, 4000 households per cluster, 16 seeds):
@@ -52,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from cosim.scenario.game import parse_scenario, read_toml  # noqa: E402
 from cosim.sim.engine import CoSimulation  # noqa: E402
-from cosim.sim.population import EVSchedule  # noqa: E402
+from cosim.sim.hooks import Observer  # noqa: E402
+from cosim.sim.population import EVSchedule, draw_ev_schedule  # noqa: E402
 from models import devices, kernels  # noqa: E402
 from models.equilibrium import solve_equilibrium  # noqa: E402
 from models.feedback import FeedbackLaw  # noqa: E402
@@ -124,47 +126,45 @@ def frozen_data(data: dict, game) -> dict:
     return out
 
 
-class InstrumentedSimulation(CoSimulation):
-    """The co-simulation, recording per-device cluster means and private-cost parts.
+def snapped_ev_schedule(game, population, seed: int, day: int) -> EVSchedule:
+    """The day's EV schedule with every event moved onto the control grid.
 
-    ``snap_ev``: every EV event is moved onto the control grid the way the
-    mean-field chain sees it — a departure in step ``k`` happens just after the
-    step's end (the EV charged for the whole step, the step's SoE noise applied),
-    an arrival in step ``k`` just before its end (connected from step ``k + 1``).
+    The way the mean-field chain sees it: a departure in step ``k`` happens
+    just after the step's end (the EV charged for the whole step, the step's
+    SoE noise applied), an arrival in step ``k`` just before its end
+    (connected from step ``k + 1``).
     """
+    schedule = draw_ev_schedule(game, population, seed, day)
+    dt = game.dt_h
+    end = lambda t: np.ceil(t / dt - 1e-9) * dt  # noqa: E731
+    return replace(
+        schedule,
+        departure_h=end(schedule.departure_h) + 1e-7,
+        arrival_h=end(schedule.arrival_h) - 1e-7,
+    )
 
-    def __init__(self, *args, snap_ev: bool = False, **kwargs) -> None:
-        self.snap_ev = snap_ev
-        super().__init__(*args, **kwargs)
-        steps, m = self.rec.m.shape
-        self.device_kw = np.zeros((len(DEVICES), steps, m))
-        self.private_parts = {name: np.zeros(self.population.size) for name in PRIVATE}
 
-    def _ev_events(self, schedule: EVSchedule):
-        if self.snap_ev:
-            dt = self.dt_h
-            end = lambda t: np.ceil(t / dt - 1e-9) * dt  # noqa: E731
-            schedule = replace(
-                schedule,
-                departure_h=end(schedule.departure_h) + 1e-7,
-                arrival_h=end(schedule.arrival_h) - 1e-7,
-            )
-        return super()._ev_events(schedule)
+class DeviceBreakdown(Observer):
+    """Records a run's per-device cluster means [kW] and the parts of its private costs [$]."""
 
-    def _close_interval(self, step: int) -> None:
-        super()._close_interval(step)
-        pop = self.population
-        counts = np.bincount(pop.cluster, minlength=self.game.n_clusters) * self.dt_h
-        ev = self.interval_energy - self.energy.sum(axis=1)
-        columns = [*self.energy.T, ev]
+    def __init__(self, game, households: np.ndarray, days: int = 1) -> None:
+        m = game.n_clusters
+        self.device_kw = np.zeros((len(DEVICES), game.steps * days, m))
+        self.private_parts = {name: np.zeros(int(np.sum(households))) for name in PRIVATE}
+
+    def interval_closed(self, sim: CoSimulation, step: int) -> None:
+        pop = sim.population
+        counts = np.bincount(pop.cluster, minlength=sim.game.n_clusters) * sim.dt_h
+        ev = sim.interval_energy - sim.energy.sum(axis=1)
+        columns = [*sim.energy.T, ev]
         for d, e in enumerate(columns):
-            self.device_kw[d, step] = np.bincount(pop.cluster, e, self.game.n_clusters) / counts
+            self.device_kw[d, step] = np.bincount(pop.cluster, e, sim.game.n_clusters) / counts
 
-    def _end_day(self, day: int) -> None:
-        game, pop = self.game, self.population
+    def day_ending(self, sim: CoSimulation, day: int) -> None:
+        game, pop = sim.game, sim.population
         hh = game.config.household
         parts = self.private_parts
-        parts["ev_departure"] += self.rec.private[day]  # only departures are charged so far
+        parts["ev_departure"] += sim.rec.private[day]  # only departures are charged so far
         parts["ess_degradation"] += hh.ess.degradation * pop.ess_throughput
         parts["ev_degradation"] += hh.ev.degradation * pop.ev_throughput
         for name, device, soe, owned in (
@@ -180,9 +180,8 @@ class InstrumentedSimulation(CoSimulation):
             )
         quantum = hh.shiftable.power_kw * game.dt_h
         parts["shiftable_shortfall"] += hh.shiftable.shortfall_penalty * quantum * pop.shift_left
-        u_c = self.law.controllable[pop.cluster]
+        u_c = sim.law.controllable[pop.cluster]
         parts["discomfort"] += hh.controllable.discomfort * game.dt_h * np.sum(u_c**2, axis=1)
-        super()._end_day(day)
 
 
 def _battery_other(game, grid, control, **zeroed) -> np.ndarray:
@@ -233,10 +232,20 @@ def run_variant(
 
     dkw, dpi, err, bias, bill_dev, price_term, priv = [], [], [], [], [], [], []
     for seed in seeds:
-        sim = InstrumentedSimulation(game, law, eq.mode, n_p, days=1, seed=seed, snap_ev=snap_ev)
+        parts = DeviceBreakdown(game, n_p)
+        sim = CoSimulation(
+            game,
+            law,
+            eq.mode,
+            n_p,
+            days=1,
+            seed=seed,
+            observers=[parts],
+            ev_schedule=snapped_ev_schedule if snap_ev else draw_ev_schedule,
+        )
         sim.run()
         pi_n = sim.rec.stage.T  # (M, K)
-        dev_kw = sim.device_kw.transpose(0, 2, 1)  # (D, M, K)
+        dev_kw = parts.device_kw.transpose(0, 2, 1)  # (D, M, K)
         dkw.append(dev_kw - mf_kw)
         dpi.append(pi_n - pi_inf)
         err.append(float(np.mean(np.abs(pi_n - pi_inf))))
@@ -249,7 +258,7 @@ def run_variant(
         price_term.append(float(shares @ (dt * np.sum(dev_kw.sum(axis=0) * (pi_n - pi_inf), 1))))
         priv.append(
             [
-                float(shares @ (np.bincount(cl, sim.private_parts[k], m) / count - mf_parts[k]))
+                float(shares @ (np.bincount(cl, parts.private_parts[k], m) / count - mf_parts[k]))
                 for k in PRIVATE
             ]
         )

@@ -82,10 +82,16 @@ class Household(mesa.Agent):
         return float(self.model.population.ev_soe[self.index])
 
     def hems_step(self, step: int, k: int) -> None:
-        """Apply the feedback law for control step ``k`` — the readable reference path."""
+        """Apply the household's law for control step ``k`` — the readable reference path.
+
+        The law is its row of the model's law tables: its cluster's feedback
+        law, or its own (:class:`~cosim.sim.hooks.HouseholdLaw`).
+        """
         m = self.model
         pop, law, prm = m.population, m.law, m.kernel_params
         i, c, seed, dt = self.index, self.cluster, m.seed, m.dt_h
+        tables = m.law_tables
+        row = tables.row[i]
         eps_pv, rho_pv, eps_load, rho_load = prm.exo
         # exogenous PV and base load, AR(1) noise
         key = np.uint64(household_key(seed, i, step))
@@ -106,7 +112,7 @@ class Household(mesa.Agent):
         energy[0] = (load - pv) * dt
         # home battery
         b = float(pop.ess_soe[i])
-        u = _law_control(law.ess[c, k], law.ess_grid[0], 1.0 / law.ess_grid[1], b)
+        u = _law_control(tables.ess[row, k], law.ess_grid[0], 1.0 / law.ess_grid[1], b)
         u = _feasible(u, b, prm.ess, dt)
         b = b + _stored(u, prm.ess, dt)
         b = b + prm.ess[5] * math.sqrt(dt) * key_normal(key, ESS_NOISE)
@@ -120,17 +126,17 @@ class Household(mesa.Agent):
         if (
             r > 0
             and start <= k < end
-            and key_uniform(key, SHIFTABLE_DRAW) < law.shiftable_run[c, k, r]
+            and key_uniform(key, SHIFTABLE_DRAW) < tables.shiftable_run[row, k, r]
         ):
             pop.shift_left[i] = r - 1
             run = 1.0
         energy[2] = run * power * dt
         # controllable load
-        energy[3] = prm.ctrl_kw * (1.0 + law.controllable[c, k]) * dt
+        energy[3] = prm.ctrl_kw * (1.0 + tables.controllable[row, k]) * dt
         # EV: this step's control (the event engine integrates it)
         if pop.ev_connected[i] == 1:
             be = float(pop.ev_soe[i])
-            ue = _law_control(law.ev[c, k], law.ev_grid[0], 1.0 / law.ev_grid[1], be)
+            ue = _law_control(tables.ev[row, k], law.ev_grid[0], 1.0 / law.ev_grid[1], be)
             pop.ev_u[i] = _feasible(ue, be, prm.ev, dt)
         else:
             pop.ev_u[i] = 0.0

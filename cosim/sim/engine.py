@@ -24,11 +24,15 @@ Processes (one per clock or event stream, never one per household):
 
 Each household counts in its own cluster's aggregate. Prices are computed from
 the realised aggregates of an interval and settle that interval's exchanges.
+
+Studies extend the engine through public hooks (:mod:`cosim.sim.hooks`): a
+household's own law in place of its cluster's, observers of closed intervals
+and ended days, the source of the EV schedules, and :meth:`CoSimulation.control_step`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -38,6 +42,7 @@ import simpy
 
 from cosim.sim import hems
 from cosim.sim.agents import ClusterAggregator, Household
+from cosim.sim.hooks import HouseholdLaw, Observer, build_law_tables
 from cosim.sim.population import EVSchedule, Population, draw_ev_schedule, init_population
 from market.clearing import clear_prices
 from market.pricing import Mode, mode_weights
@@ -118,8 +123,28 @@ class CoSimulation(mesa.Model):
         path) instead of the compiled kernel.
     record_households
         Households whose trajectories are recorded step by step.
+    market_interval_h
+        Length of a market interval [h].
     market_hook
         Called every market interval with ``(time_h, net_demand_kwh)``.
+    household_laws
+        Households that do not apply their cluster's law, each with its own
+        :class:`~cosim.sim.hooks.HouseholdLaw`; every other household applies
+        ``law`` at its cluster's row.
+    observers
+        :class:`~cosim.sim.hooks.Observer` s called, in this order, when an
+        interval closes and when a day ends.
+    ev_schedule
+        Draws a day's EV schedule, called as ``ev_schedule(game, population,
+        seed, day)`` for every day when the simulation is built (default:
+        :func:`~cosim.sim.population.draw_ev_schedule`).
+
+    Attributes
+    ----------
+    law_tables : cosim.sim.hooks.LawTables
+        The law tables the HEMS apply and each household's row in them.
+    observers : list of Observer
+        The observers, in the order they are called.
     """
 
     def __init__(
@@ -134,6 +159,9 @@ class CoSimulation(mesa.Model):
         record_households: np.ndarray | None = None,
         market_interval_h: float = 1.0,
         market_hook: Callable[[float, float], None] | None = None,
+        household_laws: Mapping[int, HouseholdLaw] | None = None,
+        observers: Iterable[Observer] = (),
+        ev_schedule: Callable[[Game, Population, int, int], EVSchedule] = draw_ev_schedule,
     ) -> None:
         super().__init__(seed=seed)
         self.game = game
@@ -159,6 +187,8 @@ class CoSimulation(mesa.Model):
             pv_kw=np.zeros(m),
             load_kw=np.zeros(m),
         )
+        self.law_tables, self._own_laws = build_law_tables(self, household_laws or {})
+        self.observers: list[Observer] = list(observers)
         self.weights = mode_weights(self.mode, game.config.prices.weights, game.step_hours)
         self.households = [Household(self, i) for i in range(n)]
         self.aggregators = [ClusterAggregator(self, p) for p in range(m)]
@@ -193,7 +223,7 @@ class CoSimulation(mesa.Model):
         self.env.process(self._control_clock())
         self.env.process(self._grid_price())
         for day in range(days):
-            self.env.process(self._ev_events(draw_ev_schedule(game, self.population, seed, day)))
+            self.env.process(self._ev_events(ev_schedule(game, self.population, seed, day)))
         for agg in self.aggregators:
             self.env.process(self._clear_cluster(agg))
         self.env.process(self._clear_coc())
@@ -211,11 +241,7 @@ class CoSimulation(mesa.Model):
             self.kernel_params.pv_kw[:] = game.clusters.pv_kwp * game.pv_per_kwp[k]
             self.kernel_params.load_kw[:] = game.clusters.load_kwh * game.base_per_kwh[k]
             pop.ev_since[pop.ev_connected == 1] = self.env.now
-            if self.reference:
-                for household in self.households:
-                    household.hems_step(step, k)
-            else:
-                self._compiled_step(step, k)
+            self.control_step(step, k)
             yield self.env.timeout(self.dt_h)
             self._close_interval(step)
         self._end_day(self.days - 1)
@@ -331,21 +357,42 @@ class CoSimulation(mesa.Model):
             if self.market_hook is not None:
                 self.market_hook(self.env.now, net)
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ public steps
 
-    def _compiled_step(self, step: int, k: int) -> None:
-        law, prm = self.law, self.kernel_params
+    def control_step(self, step: int, k: int) -> None:
+        """Every household chooses and applies its controls for control step ``k``.
+
+        The households with their own law write their rows of the law tables
+        (:meth:`HouseholdLaw.set_controls <cosim.sim.hooks.HouseholdLaw.set_controls>`),
+        then the compiled kernel applies the tables to the whole population —
+        or, on the reference path, each Mesa household steps itself. The
+        clock calls it at the start of each interval, after setting the
+        interval's mean PV and base load (``kernel_params.pv_kw``, ``load_kw``);
+        it does not advance time nor close the interval, so a benchmark may
+        call it on its own.
+
+        Parameters
+        ----------
+        step
+            Global control step (keys the households' random numbers).
+        k
+            Step within the day (selects the law's column).
+        """
+        for household, own, row in self._own_laws:
+            own.set_controls(self, household, step, k, row)
+        if self.reference:
+            for agent in self.households:
+                agent.hems_step(step, k)
+            return
+        t, prm = self.law_tables, self.kernel_params
+        pv_kw, load_kw = prm.pv_kw, prm.load_kw
+        if self._own_laws:  # each own row sees its household's cluster's profile
+            pv_kw, load_kw = pv_kw[t.profile], load_kw[t.profile]
         self._run_kernel(
-            step,
-            k,
-            self.population.cluster,
-            law.ess,
-            law.ev,
-            law.shiftable_run,
-            law.controllable,
-            prm.pv_kw,
-            prm.load_kw,
+            step, k, t.row, t.ess, t.ev, t.shiftable_run, t.controllable, pv_kw, load_kw
         )
+
+    # ------------------------------------------------------------------ helpers
 
     def _run_kernel(
         self,
@@ -417,6 +464,8 @@ class CoSimulation(mesa.Model):
         )
         self.interval_energy[:] = self.energy.sum(axis=1) + self.ev_energy
         self._record_trajectories(step)
+        for observer in self.observers:
+            observer.interval_closed(self, step)
         self.ev_energy[:] = 0.0
         closed, self._interval_closed = self._interval_closed, self.env.event()
         closed.succeed(step)
@@ -458,7 +507,13 @@ class CoSimulation(mesa.Model):
         pop.ev_start[:] = pop.ev_soe
 
     def _end_day(self, day: int) -> None:
-        """Private costs of the day: degradation, discomfort, shortfall and end-of-day penalties."""
+        """Private costs of the day: degradation, discomfort, shortfall and end-of-day penalties.
+
+        Discomfort is charged at the cluster law's controllable setting, also to
+        a household with its own law (which books any difference itself).
+        """
+        for observer in self.observers:
+            observer.day_ending(self, day)
         game, pop = self.game, self.population
         hh = game.config.household
         u_c = self.law.controllable[pop.cluster]
@@ -480,6 +535,8 @@ class CoSimulation(mesa.Model):
         self.rec.private[day] += discomfort + shortfall + terminal + degradation
         pop.ess_throughput[:] = 0.0
         pop.ev_throughput[:] = 0.0
+        for observer in self.observers:
+            observer.day_ended(self, day)
 
     def run(self) -> None:
         """Run the whole horizon."""
