@@ -250,18 +250,20 @@ def shiftable_response(game: Game, mode: Mode, current: Flow, prices: Prices) ->
         np.ascontiguousarray(current.net_kw - current.shiftable_kw),
         weights[:, 0].copy(),
         np.ascontiguousarray(frozen),
-        game.grid_price,
-        game.clusters.rpc_network_charge,
-        game.clusters.rpc_slope,
-        rpc.floor,
-        rpc.smoothing,
-        sh.power_kw,
+        shiftable_kernels.LocalPrice(
+            grid_price=game.grid_price,
+            network_charge=game.clusters.rpc_network_charge,
+            slope=game.clusters.rpc_slope,
+            floor=rpc.floor,
+            smoothing=rpc.smoothing,
+        ),
+        shiftable_kernels.ShiftableWindow(*game.shiftable_window, sh.power_kw),
         game.dt_h,
-        *game.shiftable_window,
         quanta,
         skip,
-        game.config.solver.split_samples,
-        game.config.solver.split_tie_cost,
+        shiftable_kernels.SplitSettings(
+            game.config.solver.split_samples, game.config.solver.split_tie_cost
+        ),
         share_run,
     )
     occupancy = np.empty((m, k + 1, quanta + 1))
