@@ -106,7 +106,7 @@ class Household(mesa.Agent):
         energy[0] = (load - pv) * dt
         # home battery
         b = float(pop.ess_soe[i])
-        u = _law_control(law.ess[c, k], law.ess_grid[0], 1.0 / law.ess_grid[1], b)
+        u = _law_control(law.ess[c, k], law.ess_grid.first, 1.0 / law.ess_grid.spacing, b)
         u = _feasible(u, b, prm.ess, dt)
         b = b + _stored(u, prm.ess, dt)
         b = b + prm.ess[5] * math.sqrt(dt) * key_normal(key, ESS_NOISE)
@@ -130,7 +130,7 @@ class Household(mesa.Agent):
         # EV: this step's control (the event engine integrates it)
         if pop.ev_connected[i] == 1:
             be = float(pop.ev_soe[i])
-            ue = _law_control(law.ev[c, k], law.ev_grid[0], 1.0 / law.ev_grid[1], be)
+            ue = _law_control(law.ev[c, k], law.ev_grid.first, 1.0 / law.ev_grid.spacing, be)
             pop.ev_u[i] = _feasible(ue, be, prm.ev, dt)
         else:
             pop.ev_u[i] = 0.0
