@@ -121,7 +121,9 @@ def best_response(game: Game, stage_price: np.ndarray) -> tuple[Policy, np.ndarr
         value = np.empty((m, k + 1, s))
         value_away = np.empty((m, k + 1, s))
         control = np.empty((m, k, s))
-        kernels.battery_backward(price, game.dt_h, *grid.kernel_args(), value, value_away, control)
+        kernels.battery_backward(
+            price, game.dt_h, grid.battery, grid.tables, value, value_away, control
+        )
         controls.append(control)
         values.append(value[:, 0, :] @ grid.initial)
 
@@ -160,7 +162,7 @@ def _battery_flow(game: Game, grid_name: str, control: np.ndarray) -> tuple[np.n
     power = np.empty((m, k))
     other = np.empty(m)
     kernels.battery_forward(
-        control, grid.initial, game.dt_h, *grid.kernel_args(), density, away, power, other
+        control, grid.initial, game.dt_h, grid.battery, grid.tables, density, away, power, other
     )
     return density, away, power, other
 

@@ -152,8 +152,8 @@ class CoSimulation(mesa.Model):
         hh = game.config.household
         self.kernel_params = SimpleNamespace(
             exo=np.array([hh.pv.noise, hh.pv.noise_corr, hh.load.noise, hh.load.noise_corr]),
-            ess=_battery_params(hh.ess, game.ess.soe),
-            ev=_battery_params(hh.ev, game.ev.soe),
+            ess=game.ess.battery,
+            ev=game.ev.battery,
             shift=np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float),
             ctrl_kw=hh.controllable.duty * hh.controllable.power_kw,
             pv_kw=np.zeros(m),
@@ -250,7 +250,7 @@ class CoSimulation(mesa.Model):
                 self.rec.private[day, i] += float(
                     devices.departure_penalty(soe, hh.departure_target_kwh, hh.departure_penalty)
                 )
-                pop.ev_soe[i] = max(soe - schedule.trip_kwh[who[j]], ev[0])
+                pop.ev_soe[i] = max(soe - schedule.trip_kwh[who[j]], ev.soe_min)
                 pop.ev_connected[i] = 0
                 pop.ev_u[i] = 0.0
                 self.rec.events.append((t, i, "departure", soe))
@@ -431,10 +431,10 @@ class CoSimulation(mesa.Model):
         ess, ev = self.kernel_params.ess, self.kernel_params.ev
         self.rec.bound_excess = max(
             self.rec.bound_excess,
-            ess[0] - pop.ess_soe.min(),
-            pop.ess_soe.max() - ess[1],
-            ev[0] - pop.ev_soe.min(),
-            pop.ev_soe.max() - ev[1],
+            ess.soe_min - pop.ess_soe.min(),
+            pop.ess_soe.max() - ess.soe_max,
+            ev.soe_min - pop.ev_soe.min(),
+            pop.ev_soe.max() - ev.soe_max,
         )
         self.interval_energy[:] = self.energy.sum(axis=1) + self.ev_energy
         self._record_trajectories(step)
@@ -505,19 +505,6 @@ class CoSimulation(mesa.Model):
     def run(self) -> None:
         """Run the whole horizon."""
         self.env.run(until=self.days * 24.0 + 1e-9)
-
-
-def _battery_params(device, soe: np.ndarray) -> np.ndarray:
-    return np.array(
-        [
-            soe[0],
-            soe[-1],
-            device.charge_kw,
-            device.discharge_kw,
-            device.efficiency,
-            device.noise_kwh,
-        ]
-    )
 
 
 def _cluster_books(mode: Mode, bought: np.ndarray, sold: np.ndarray) -> dict[str, np.ndarray]:

@@ -44,10 +44,10 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from cosim.sim.hems import feasible, law_control
+from cosim.sim.hems import law_control
 from market.pricing import Mode, mode_weights, price_curve
+from models.battery import Battery, clipped_move, grid_power, wear, within_bounds
 from models.game import Game
-from models.kernels import battery_move, grid_power
 
 #: Set-points of each battery considered at every state (plus the law's own control).
 CONTROL_LEVELS = 21
@@ -105,15 +105,13 @@ def _bilinear(
 
 
 @njit(cache=True)
-def _move(u: float, soe: float, dev: np.ndarray, dt_h: float) -> tuple[float, float, float, float]:
+def _move(u: float, soe: float, battery: Battery, dt_h: float) -> tuple[float, float, float, float]:
     """A battery's set-point as the HEMS applies it: ``(u, SoE after, energy [kWh], wear [$])``.
 
-    ``u`` is clipped so a full step stays in bounds (:func:`cosim.sim.hems.feasible`);
-    ``dev`` is ``[soe_min, soe_max, P_c, P_d, η, κ]``.
+    ``u`` is clipped so a full step stays in bounds (:func:`models.battery.feasible`).
     """
-    u = feasible(u, soe, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
-    after, power = battery_move(soe, u, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
-    return u, after, power * dt_h, dev[5] * u * u * dt_h
+    u, after, power = clipped_move(battery, u, soe, dt_h)
+    return u, after, power * dt_h, wear(battery, u, dt_h)
 
 
 @njit(cache=True)
@@ -137,8 +135,8 @@ def joint_choice(
     fraction_weights: np.ndarray,
     e_grid: np.ndarray,
     v_grid: np.ndarray,
-    ess: np.ndarray,
-    ev: np.ndarray,
+    ess: Battery,
+    ev: Battery,
     shift: np.ndarray,
     dt_h: float,
 ) -> tuple[float, float, float, int]:
@@ -152,9 +150,9 @@ def joint_choice(
     with probability ``leave``, after the fraction ``F`` of the step
     (quadrature ``fractions``/``fraction_weights``): it then charged, paid and
     wore for ``F·Δt`` only, and continues with ``w_depart`` (penalty, trip,
-    away) at its SoE of departure. ``ess``/``ev`` are ``[soe_min, soe_max,
-    P_c, P_d, η, κ]``; ``shift`` is ``[window start, window end, power kW]``;
-    the grids are ``[first point, 1/spacing]``.
+    away) at its SoE of departure. ``ess``/``ev`` are the deviator's
+    batteries (:mod:`models.battery`); ``shift`` is ``[window start, window
+    end, power kW]``; the grids are ``[first point, 1/spacing]``.
     """
     n_lv = levels.shape[0]
     can_run = r > 0 and k >= shift[0] and k < shift[1]
@@ -180,7 +178,7 @@ def joint_choice(
                     gone = 0.0
                     for n in range(fractions.shape[0]):
                         f = fractions[n]
-                        y_f = min(max(b_v + f * (y_v - b_v), ev[0]), ev[1])
+                        y_f = within_bounds(ev, b_v + f * (y_v - b_v))
                         gone += fraction_weights[n] * (
                             law_control(g[k], g_first, g_spacing, c + f * c_v)
                             + f * deg_v
@@ -257,8 +255,8 @@ def joint_backward(
     levels: np.ndarray,
     e_soe: np.ndarray,
     v_soe: np.ndarray,
-    ess: np.ndarray,
-    ev: np.ndarray,
+    ess: Battery,
+    ev: Battery,
     shift: np.ndarray,
     dt_h: float,
     e_idx: np.ndarray,
@@ -368,8 +366,8 @@ class JointPolicy:
     """Cost-to-go at ``k = 0`` over the joint grid, ``(S_e, S_v, 2, R+1)`` [$]."""
     grids: np.ndarray
     """``[[ESS first, 1/spacing], [EV first, 1/spacing]]``."""
-    devices: np.ndarray
-    """``[ESS row, EV row]`` of ``[soe_min, soe_max, P_c, P_d, η, κ]``."""
+    devices: tuple[Battery, Battery]
+    """The ESS and the EV (:mod:`models.battery`)."""
     shift: np.ndarray
     """``[window start, window end, power kW]``."""
     dt_h: float
@@ -393,9 +391,7 @@ class JointPolicy:
             self.devices[0], self.devices[1], self.shift, self.dt_h,
         )  # fmt: skip
         ess, ev = self.devices
-        c = self.dt_h * (
-            grid_power(ue, ess[2], ess[3]) + grid_power(uv, ev[2], ev[3]) + run * self.shift[2]
-        )
+        c = self.dt_h * (grid_power(ess, ue) + grid_power(ev, uv) + run * self.shift[2])
         points = self.grid[0] + self.grid[1] * np.arange(self.exchange.shape[1])
         bill = np.interp(c + self.ctrl_energy[k], points, self.exchange[k])
         u_c = self.ctrl_u[k, int(np.argmin(bill + self.discomfort * self.ctrl_u[k] ** 2))]
@@ -413,14 +409,6 @@ class JointDeviation:
     def policy(self, has_ev: bool) -> JointPolicy:
         """The policy of a deviator that owns an EV or not."""
         return self.with_ev if has_ev else self.without_ev
-
-
-def _battery_row(device, soe: np.ndarray) -> np.ndarray:
-    return np.array(
-        [soe[0], soe[-1], device.charge_kw, device.discharge_kw, device.efficiency,
-         device.degradation],
-        dtype=float,
-    )  # fmt: skip
 
 
 def exchange_cost(
@@ -539,7 +527,7 @@ def joint_policy(
     w_conn, w_away, w_depart = np.empty(shape), np.empty(shape), np.empty(shape)
     value0 = np.empty((len(e.soe), len(v_soe), 2, n_r))
     law_ue = np.ascontiguousarray(law_policy.ess[p])
-    devices = np.stack([_battery_row(hh.ess, e.soe), _battery_row(hh.ev, game.ev.soe)])
+    devices = (e.battery, game.ev.battery)
     shift = np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float)
     grid = (float(lo), h)
     joint_backward(
