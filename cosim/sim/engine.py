@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import mesa
 import numpy as np
@@ -44,6 +43,7 @@ from models import devices
 from models.feedback import FeedbackLaw
 from models.game import Game
 from models.graphon import graphon_aggregates
+from models.shiftable_kernels import ShiftableWindow
 
 #: Interval books per cluster: energy [kWh] and money [$].
 BOOK_FIELDS = (
@@ -149,16 +149,7 @@ class CoSimulation(mesa.Model):
         self.energy = np.zeros((n, 4))
         self.ev_energy = np.zeros(n)
         self.interval_energy = np.zeros(n)
-        hh = game.config.household
-        self.kernel_params = SimpleNamespace(
-            exo=np.array([hh.pv.noise, hh.pv.noise_corr, hh.load.noise, hh.load.noise_corr]),
-            ess=game.ess.battery,
-            ev=game.ev.battery,
-            shift=np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float),
-            ctrl_kw=hh.controllable.duty * hh.controllable.power_kw,
-            pv_kw=np.zeros(m),
-            load_kw=np.zeros(m),
-        )
+        self.kernel_params = household_params(game)
         self.weights = mode_weights(self.mode, game.config.prices.weights, game.step_hours)
         self.households = [Household(self, i) for i in range(n)]
         self.aggregators = [ClusterAggregator(self, p) for p in range(m)]
@@ -388,28 +379,28 @@ class CoSimulation(mesa.Model):
             self.seed,
             self.dt_h,
             cluster,
-            ess_law,
-            np.array(law.ess_grid[:2]),
-            ev_law,
-            np.array(law.ev_grid[:2]),
-            shift_law,
-            ctrl_law,
-            pv_kw,
-            load_kw,
-            prm.exo,
-            prm.ess,
-            prm.ev,
-            prm.shift,
-            prm.ctrl_kw,
-            pop.zeta_pv,
-            pop.zeta_load,
-            pop.ess_soe,
-            pop.ev_soe,
-            pop.ev_connected,
-            pop.ev_u,
-            pop.shift_left,
+            hems.LawTables(
+                ess=ess_law,
+                ess_first=law.ess_grid.first,
+                ess_spacing=law.ess_grid.spacing,
+                ev=ev_law,
+                ev_first=law.ev_grid.first,
+                ev_spacing=law.ev_grid.spacing,
+                shiftable_run=shift_law,
+                controllable=ctrl_law,
+            ),
+            prm._replace(pv_kw=pv_kw, load_kw=load_kw),
+            hems.HouseholdState(
+                zeta_pv=pop.zeta_pv,
+                zeta_load=pop.zeta_load,
+                ess_soe=pop.ess_soe,
+                ev_soe=pop.ev_soe,
+                ev_connected=pop.ev_connected,
+                ev_u=pop.ev_u,
+                shift_left=pop.shift_left,
+                ess_throughput=pop.ess_throughput,
+            ),
             self.energy,
-            pop.ess_throughput,
         )
 
     def _close_interval(self, step: int) -> None:
@@ -505,6 +496,25 @@ class CoSimulation(mesa.Model):
     def run(self) -> None:
         """Run the whole horizon."""
         self.env.run(until=self.days * 24.0 + 1e-9)
+
+
+def household_params(game: Game) -> hems.HouseholdParams:
+    """What every HEMS of ``game`` knows of its devices; the cluster means start at zero."""
+    hh = game.config.household
+    return hems.HouseholdParams(
+        exo=hems.Exogenous(
+            pv_noise=float(hh.pv.noise),
+            pv_corr=float(hh.pv.noise_corr),
+            load_noise=float(hh.load.noise),
+            load_corr=float(hh.load.noise_corr),
+        ),
+        ess=game.ess.battery,
+        ev=game.ev.battery,
+        shift=ShiftableWindow(*game.shiftable_window, float(hh.shiftable.power_kw)),
+        ctrl_kw=float(hh.controllable.duty * hh.controllable.power_kw),
+        pv_kw=np.zeros(game.n_clusters),
+        load_kw=np.zeros(game.n_clusters),
+    )
 
 
 def _cluster_books(mode: Mode, bought: np.ndarray, sold: np.ndarray) -> dict[str, np.ndarray]:

@@ -12,6 +12,8 @@ the same numbers.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange, uint64
 
@@ -25,6 +27,7 @@ from models.battery import (
     stored_change,
     within_bounds,
 )
+from models.shiftable_kernels import ShiftableWindow
 
 #: Slots of the per-household random streams.
 PV_NOISE, LOAD_NOISE, ESS_NOISE, SHIFTABLE_DRAW, EV_NOISE = 0, 1, 2, 3, 4
@@ -160,6 +163,80 @@ def law_control_at(
     return (1.0 - w) * table[c, k, j] + w * table[c, k, j + 1]
 
 
+class Exogenous(NamedTuple):
+    """Noise of PV and base load: ``mean·max(0, 1 + ε·ζ)`` with AR(1) ``ζ`` (eq. (1))."""
+
+    pv_noise: float
+    """Relative intensity ``ε_θ`` of the PV noise [-]."""
+    pv_corr: float
+    """AR(1) coefficient ``ρ_θ`` of the PV noise per step [-]."""
+    load_noise: float
+    """Relative intensity ``ε_z`` of the base-load noise [-]."""
+    load_corr: float
+    """AR(1) coefficient ``ρ_z`` of the base-load noise per step [-]."""
+
+
+class HouseholdParams(NamedTuple):
+    """What every HEMS knows of its household's devices and of this step's means."""
+
+    exo: Exogenous
+    """Noise of PV and base load."""
+    ess: Battery
+    """The home battery."""
+    ev: Battery
+    """The EV's battery."""
+    shift: ShiftableWindow
+    """The shiftable appliance's window [steps] and power [kW]."""
+    ctrl_kw: float
+    """Nominal controllable draw ``f_c·P_c`` [kW]."""
+    pv_kw: np.ndarray
+    """Mean PV of each cluster at this step [kW], ``(M,)``."""
+    load_kw: np.ndarray
+    """Mean base load of each cluster at this step [kW], ``(M,)``."""
+
+
+class LawTables(NamedTuple):
+    """The feedback law as the kernel reads it, one row per cluster index."""
+
+    ess: np.ndarray
+    """ESS control at the SoE grid points, ``(M, K, S)``."""
+    ess_first: float
+    """First point of the ESS SoE grid [kWh]."""
+    ess_spacing: float
+    """Spacing of the ESS SoE grid [kWh]."""
+    ev: np.ndarray
+    """EV control (connected) at the SoE grid points, ``(M, K, S)``."""
+    ev_first: float
+    """First point of the EV SoE grid [kWh]."""
+    ev_spacing: float
+    """Spacing of the EV SoE grid [kWh]."""
+    shiftable_run: np.ndarray
+    """``P(run | k, quanta left)``, ``(M, K, R+1)``."""
+    controllable: np.ndarray
+    """Controllable-load setting ``u_c``, ``(M, K)``."""
+
+
+class HouseholdState(NamedTuple):
+    """The population's state columns the kernel updates in place, ``(N,)`` each."""
+
+    zeta_pv: np.ndarray
+    """AR(1) noise of the PV."""
+    zeta_load: np.ndarray
+    """AR(1) noise of the base load."""
+    ess_soe: np.ndarray
+    """Home battery state of energy [kWh]."""
+    ev_soe: np.ndarray
+    """EV state of energy [kWh]."""
+    ev_connected: np.ndarray
+    """1 while the EV is plugged in, 0 while away."""
+    ev_u: np.ndarray
+    """The EV's control for this step (the event engine integrates it)."""
+    shift_left: np.ndarray
+    """Quanta the shiftable appliance still has to run."""
+    ess_throughput: np.ndarray
+    """Accumulated ``u²·Δt`` of the ESS (its degradation cost is ``κ`` times it)."""
+
+
 @njit(parallel=True, cache=True)
 def control_step(
     step: int,
@@ -167,28 +244,10 @@ def control_step(
     seed: int,
     dt_h: float,
     cluster: np.ndarray,
-    ess_law: np.ndarray,
-    ess_grid: np.ndarray,
-    ev_law: np.ndarray,
-    ev_grid: np.ndarray,
-    shift_law: np.ndarray,
-    ctrl_law: np.ndarray,
-    pv_kw: np.ndarray,
-    load_kw: np.ndarray,
-    exo: np.ndarray,
-    ess: Battery,
-    ev: Battery,
-    shift: np.ndarray,
-    ctrl_kw: float,
-    zeta_pv: np.ndarray,
-    zeta_load: np.ndarray,
-    ess_soe: np.ndarray,
-    ev_soe: np.ndarray,
-    ev_connected: np.ndarray,
-    ev_u: np.ndarray,
-    shift_left: np.ndarray,
+    law: LawTables,
+    params: HouseholdParams,
+    state: HouseholdState,
     energy: np.ndarray,
-    ess_throughput: np.ndarray,
 ) -> None:
     """Advance every household through control step ``k`` (global step ``step``).
 
@@ -201,39 +260,39 @@ def control_step(
     dt_h
         Control step [h].
     cluster
-        Cluster of each household, ``(N,)``.
-    ess_law, ev_law
-        Battery controls at the SoE grid points, ``(M, K, S)``; ``ess_grid`` and
-        ``ev_grid`` are ``[first point, spacing]``.
-    shift_law
-        ``P(run | k, quanta left)``, ``(M, K, R+1)``.
-    ctrl_law
-        Controllable-load setting ``u_c``, ``(M, K)``.
-    pv_kw, load_kw
-        Mean PV and base load of each cluster at this step [kW], ``(M,)``.
-    exo
-        ``[pv noise ε, pv ρ, load noise ε, load ρ]``.
-    ess, ev
-        The home battery and the EV (:mod:`models.battery`).
-    shift
-        ``[window start step, window end step, power kW]``.
-    ctrl_kw
-        Nominal controllable draw ``f_c·P_c`` [kW].
-    zeta_pv, zeta_load, ess_soe, ev_soe, ev_connected, ev_u, shift_left
+        Row of each household in the law's tables and the means, ``(N,)``.
+    law
+        The feedback law's tables.
+    params
+        Devices, noise and this step's cluster means.
+    state
         Household state, updated in place (``ev_u`` is the EV control set for
         this step; the EV's energy is integrated by the event engine).
     energy
         Output ``(N, 4)``: energy drawn over the step [kWh] by base load − PV,
         ESS, shiftable and controllable load.
-    ess_throughput
-        Accumulates each household's ``u²·Δt`` of the ESS (degradation cost).
     """
     n = cluster.shape[0]
-    pv_noise, pv_corr, load_noise, load_corr = exo[0], exo[1], exo[2], exo[3]
-    shift_start, shift_end, shift_kw = shift[0], shift[1], shift[2]
+    # numba's parallel loop takes no nested tuple, and drops as dead code the writes to
+    # an array reached through a tuple inside it or unpacked from one (`a, b = state`):
+    # the loop sees arrays, scalars and flat read-only tuples, each column taken out
+    # of its tuple by name.
+    zeta_pv = state.zeta_pv
+    zeta_load = state.zeta_load
+    ess_soe = state.ess_soe
+    ev_soe = state.ev_soe
+    ev_connected = state.ev_connected
+    ev_u = state.ev_u
+    shift_left = state.shift_left
+    ess_throughput = state.ess_throughput
+    ess_law, ev_law, shift_law, ctrl_law = law.ess, law.ev, law.shiftable_run, law.controllable
+    pv_noise, pv_corr, load_noise, load_corr = params.exo
+    shift_start, shift_end, shift_kw = params.shift
+    ctrl_kw, pv_kw, load_kw = params.ctrl_kw, params.pv_kw, params.load_kw
+    ess, ev = Battery(*params.ess), Battery(*params.ev)
     sqrt_dt = np.sqrt(dt_h)
-    ess_first, ev_first = ess_grid[0], ev_grid[0]
-    ess_inv_spacing, ev_inv_spacing = 1.0 / ess_grid[1], 1.0 / ev_grid[1]
+    ess_first, ev_first = law.ess_first, law.ev_first
+    ess_inv_spacing, ev_inv_spacing = 1.0 / law.ess_spacing, 1.0 / law.ev_spacing
     ess_inv_up, ess_inv_down = clip_rates(ess, dt_h)
     ev_inv_up, ev_inv_down = clip_rates(ev, dt_h)
     seed_key = mix64(uint64(seed))
