@@ -2,48 +2,14 @@
 
 Everything here is plain NumPy over arrays of any shape, so the mean-field
 solver (on grids) and the finite-N simulation (on columns of households) use
-the very same physics.
+the very same penalties, hazards and responses. The battery's own physics —
+stored energy, power at the meter, bounds — is :mod:`models.battery`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import ndtr
-
-
-def battery_energy_change(
-    u: np.ndarray, charge_kw: float, discharge_kw: float, efficiency: float, dt_h: float
-) -> np.ndarray:
-    """Change of stored energy over one step for control ``u ∈ [-1, 1]`` [kWh].
-
-    Charging (``u > 0``) stores ``η·u·P_g2s·Δt``; discharging (``u < 0``) draws
-    ``|u|·P_s2g·Δt/η`` from the battery — eqs. (5)–(12), with the paper's
-    charge-from-PV and charge-from-grid merged (the same energy at the meter).
-    """
-    u = np.asarray(u, dtype=float)
-    return np.where(u > 0, efficiency * u * charge_kw, u * discharge_kw / efficiency) * dt_h
-
-
-def battery_grid_power(u: np.ndarray, charge_kw: float, discharge_kw: float) -> np.ndarray:
-    """Grid-side power of the battery for control ``u`` [kW]; positive = drawing."""
-    u = np.asarray(u, dtype=float)
-    return np.where(u > 0, u * charge_kw, u * discharge_kw)
-
-
-def battery_control_bounds(
-    soe: np.ndarray,
-    soe_min: float,
-    soe_max: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    dt_h: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Feasible control interval ``[u_lo, u_hi]`` keeping the SoE within bounds after one step."""
-    soe = np.asarray(soe, dtype=float)
-    u_hi = np.clip((soe_max - soe) / (efficiency * charge_kw * dt_h), 0.0, 1.0)
-    u_lo = -np.clip((soe - soe_min) * efficiency / (discharge_kw * dt_h), 0.0, 1.0)
-    return u_lo, u_hi
 
 
 def smooth_shortfall(shortfall: np.ndarray, width: float) -> np.ndarray:

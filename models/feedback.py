@@ -10,12 +10,24 @@ own state — the decentralised information of the mean-field law.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from models.game import Game
 from models.response import Policy
 from models.result import EquilibriumResult
+
+
+class SoeGrid(NamedTuple):
+    """A uniform SoE grid: the points ``first + i·spacing``, ``i = 0..points−1``."""
+
+    first: float
+    """First grid point [kWh]."""
+    spacing: float
+    """Distance between grid points [kWh]."""
+    points: int
+    """Number of grid points."""
 
 
 @dataclass(frozen=True)
@@ -25,11 +37,12 @@ class FeedbackLaw:
     dt_h: float
     ess: np.ndarray
     """ESS control at the SoE grid points, ``(M, K, S)``."""
-    ess_grid: tuple[float, float, int]
-    """``(first point, spacing, points)`` of the ESS SoE grid [kWh]."""
+    ess_grid: SoeGrid
+    """The ESS SoE grid."""
     ev: np.ndarray
     """EV control (connected) at the SoE grid points, ``(M, K, S)``."""
-    ev_grid: tuple[float, float, int]
+    ev_grid: SoeGrid
+    """The EV SoE grid."""
     shiftable_run: np.ndarray
     """``P(run | k, quanta left)``, ``(M, K, R+1)``."""
     controllable: np.ndarray
@@ -46,9 +59,9 @@ class FeedbackLaw:
         return cls(
             dt_h=game.dt_h,
             ess=np.ascontiguousarray(policy.ess),
-            ess_grid=(float(game.ess.soe[0]), game.ess.spacing, len(game.ess.soe)),
+            ess_grid=SoeGrid(float(game.ess.soe[0]), game.ess.spacing, len(game.ess.soe)),
             ev=np.ascontiguousarray(policy.ev),
-            ev_grid=(float(game.ev.soe[0]), game.ev.spacing, len(game.ev.soe)),
+            ev_grid=SoeGrid(float(game.ev.soe[0]), game.ev.spacing, len(game.ev.soe)),
             shiftable_run=np.ascontiguousarray(policy.shiftable_run),
             controllable=np.ascontiguousarray(policy.controllable),
         )

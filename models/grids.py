@@ -8,21 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import ndtr
 
 from models import devices
+from models.battery import Battery
 from models.config import EVConfig, StorageConfig
-
-#: What :meth:`BatteryGrid.kernel_args` returns, in the battery kernels' order:
-#: ``soe_min``, ``spacing``, ``charge_kw``, ``discharge_kw``, ``efficiency``,
-#: ``degradation``, then the arrays ``noise_idx`` … ``terminal``.
-KernelArgs = tuple[
-    float, float, float, float, float, float,
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-]  # fmt: skip
+from models.kernels import BatteryTables, EVTrips, RowMap
 
 
 @dataclass(frozen=True)
@@ -54,27 +48,31 @@ class BatteryGrid:
         """Grid spacing [kWh]."""
         return float(self.soe[1] - self.soe[0])
 
-    def kernel_args(self) -> KernelArgs:
-        """Device and grid arguments shared by the battery kernels, in their order."""
-        d = self.device
-        return (
-            float(self.soe[0]),
-            self.spacing,
-            d.charge_kw,
-            d.discharge_kw,
-            d.efficiency,
-            d.degradation,
-            self.noise_idx,
-            self.noise_w,
-            self.depart,
-            self.leave_at,
-            self.leave_w,
-            self.depart_cost,
-            self.trip_idx,
-            self.trip_w,
-            self.arrive,
-            self.terminal,
+    @cached_property
+    def battery(self) -> Battery:
+        """The battery model's parameters on this grid (:mod:`models.battery`)."""
+        return Battery.from_device(self.device, self.soe)
+
+    @cached_property
+    def tables(self) -> BatteryTables:
+        """The transition tables the battery kernels read."""
+        return BatteryTables(
+            spacing=self.spacing,
+            noise=RowMap(self.noise_idx, self.noise_w),
+            trips=EVTrips(
+                depart=self.depart,
+                leave_at=self.leave_at,
+                leave_w=self.leave_w,
+                depart_cost=self.depart_cost,
+                trip=RowMap(self.trip_idx, self.trip_w),
+                arrive=self.arrive,
+            ),
+            terminal=self.terminal,
         )
+
+    def kernel_args(self) -> tuple[Battery, BatteryTables]:
+        """``(battery, tables)``: the arguments every battery kernel takes after ``dt_h``."""
+        return self.battery, self.tables
 
 
 def interpolation(points: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,8 +29,51 @@ parallel (``prange``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
+
+from models.battery import Battery, move, move_costs
+
+
+class RowMap(NamedTuple):
+    """A sparse row-stochastic map: row ``i`` sends weight ``w[i, j]`` to point ``idx[i, j]``."""
+
+    idx: np.ndarray
+    """Target grid points, ``(S, Q)`` int64."""
+    w: np.ndarray
+    """Their weights, ``(S, Q)``; each row sums to 1."""
+
+
+class EVTrips(NamedTuple):
+    """The EV's exogenous connected/away chain on the SoE grid (all zero-hazard for an ESS)."""
+
+    depart: np.ndarray
+    """Probability ``h_d`` of leaving during step ``k`` if plugged in at its start, ``(K,)``."""
+    leave_at: np.ndarray
+    """Fractions ``F`` of step ``k`` plugged in before leaving: quadrature nodes ``(K, G)`` ..."""
+    leave_w: np.ndarray
+    """... and their weights ``(K, G)``."""
+    depart_cost: np.ndarray
+    """Departure penalty at each grid point [$], ``(S,)``."""
+    trip: RowMap
+    """Trip energy taken at departure (connected → away), ``(S, T)``."""
+    arrive: np.ndarray
+    """Probability ``h_a`` that an away EV arrives during step ``k``, ``(K,)``."""
+
+
+class BatteryTables(NamedTuple):
+    """The price-free transition tables of one battery type on its uniform SoE grid."""
+
+    spacing: float
+    """Grid spacing [kWh]; the first point is the battery's ``soe_min``."""
+    noise: RowMap
+    """SoE noise ``σ√Δt·Z`` (Gauss–Hermite nodes, split linearly, clipped), ``(S, Q)``."""
+    trips: EVTrips
+    """Departures, trips and arrivals of an EV."""
+    terminal: np.ndarray
+    """End-of-day penalty ``Φ`` at each grid point [$], ``(S,)``."""
 
 
 @njit(cache=True)
@@ -55,33 +98,6 @@ def _scatter_rows(idx: np.ndarray, w: np.ndarray, mass: np.ndarray, out: np.ndar
 
 
 @njit(cache=True)
-def _move_costs(
-    price_dt: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    degradation: float,
-    dt_h: float,
-    weight: float,
-) -> tuple[float, float, float, float, float, float]:
-    """Reach and stage-cost coefficients of a move ``d`` of the stored energy, eq. (22).
-
-    Returns ``(up_max, down_max, lin_up, quad_up, lin_down, quad_down)``: the
-    largest charge and discharge in a step [kWh], and ``weight·(π·e(d) +
-    κ·u(d)²·Δt) = lin·d + quad·d²`` on each side of ``d = 0`` (``weight`` is
-    the part of the step the battery is plugged in).
-    """
-    return (
-        efficiency * charge_kw * dt_h,
-        discharge_kw * dt_h / efficiency,
-        weight * price_dt / (efficiency * dt_h),  # $ per kWh stored
-        weight * degradation * dt_h / (efficiency * charge_kw * dt_h) ** 2,
-        weight * price_dt * efficiency / dt_h,
-        weight * degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2,
-    )
-
-
-@njit(cache=True)
 def plugged_share(hd: float, at: np.ndarray, w: np.ndarray) -> float:
     """Expected part of a step a plugged-in EV stays: ``1 − h_d + h_d·Σ_n w_n F_n``."""
     share = 1.0 - hd
@@ -96,10 +112,7 @@ def _minimise_moves(
     slopes: np.ndarray,
     spacing: float,
     price_dt: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    degradation: float,
+    battery: Battery,
     dt_h: float,
     value: np.ndarray,
     control: np.ndarray,
@@ -117,8 +130,8 @@ def _minimise_moves(
     otherwise every reachable segment is examined.
     """
     n_soe = continuation.shape[0]
-    up_max, down_max, lin_up, quad_up, lin_down, quad_down = _move_costs(
-        price_dt, charge_kw, discharge_kw, efficiency, degradation, dt_h, 1.0
+    up_max, down_max, lin_up, quad_up, lin_down, quad_down = move_costs(
+        battery, price_dt, dt_h, 1.0
     )
     n_up = int(np.ceil(up_max / spacing - 1e-12))
     n_down = int(np.ceil(down_max / spacing - 1e-12))
@@ -204,13 +217,9 @@ def _minimise_leaving(
     hd: float,
     at: np.ndarray,
     w: np.ndarray,
-    soe_min: float,
+    battery: Battery,
     spacing: float,
     price_dt: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    degradation: float,
     dt_h: float,
     value: np.ndarray,
     control: np.ndarray,
@@ -226,9 +235,10 @@ def _minimise_leaving(
     Every segment in reach is examined.
     """
     n_soe = stay.shape[0]
+    soe_min = battery.soe_min
     inv_spacing = 1.0 / spacing
-    up_max, down_max, lin_up, quad_up, lin_down, quad_down = _move_costs(
-        price_dt, charge_kw, discharge_kw, efficiency, degradation, dt_h, plugged_share(hd, at, w)
+    up_max, down_max, lin_up, quad_up, lin_down, quad_down = move_costs(
+        battery, price_dt, dt_h, plugged_share(hd, at, w)
     )
     kinks = np.empty((n_soe + 1) * (at.shape[0] + 1) + 2)
     for i in range(n_soe):
@@ -283,22 +293,8 @@ def _minimise_leaving(
 def battery_backward(
     price: np.ndarray,
     dt_h: float,
-    soe_min: float,
-    spacing: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    degradation: float,
-    noise_idx: np.ndarray,
-    noise_w: np.ndarray,
-    depart: np.ndarray,
-    leave_at: np.ndarray,
-    leave_w: np.ndarray,
-    depart_cost: np.ndarray,
-    trip_idx: np.ndarray,
-    trip_w: np.ndarray,
-    arrive: np.ndarray,
-    terminal: np.ndarray,
+    battery: Battery,
+    tables: BatteryTables,
     value: np.ndarray,
     value_away: np.ndarray,
     control: np.ndarray,
@@ -311,29 +307,22 @@ def battery_backward(
         Stage price ``π_p(k)`` of eq. (13), shape ``(M, K)`` [$/kWh].
     dt_h
         Control step [h].
-    soe_min, spacing
-        First grid point and grid spacing [kWh].
-    charge_kw, discharge_kw, efficiency, degradation
-        Rated powers [kW], one-way efficiency and degradation κ [$/h].
-    noise_idx, noise_w
-        Row-stochastic SoE noise map, shape ``(S, Q)``.
-    depart, arrive
-        Per-step departure / arrival hazards, shape ``(K,)`` (zeros for a home ESS).
-    leave_at, leave_w
-        Fractions of the step an EV leaving during it was still plugged in
-        (quadrature nodes and weights), shape ``(K, G)``.
-    depart_cost
-        Departure penalty at each grid point [$], shape ``(S,)``.
-    trip_idx, trip_w
-        Row-stochastic trip-energy map (connected → away), shape ``(S, T)``.
-    terminal
-        End-of-day penalty ``Φ`` at each grid point [$], shape ``(S,)``.
+    battery
+        The battery (:mod:`models.battery`); its ``soe_min`` is the grid's first point.
+    tables
+        Grid spacing, SoE noise map, the EV's departures, trips and arrivals
+        (zero hazards for a home ESS) and the end-of-day penalty.
     value, value_away
         Outputs, shape ``(M, K+1, S)``: cost-to-go of a connected / away battery.
     control
         Output, shape ``(M, K, S)``: the optimal control ``u ∈ [-1, 1]``.
     """
     n_clusters, n_steps = price.shape
+    # numba's parallel loop takes no nested tuple: unpack the tables before it
+    spacing, terminal = tables.spacing, tables.terminal
+    noise_idx, noise_w = tables.noise
+    depart, leave_at, leave_w, depart_cost, trip, arrive = tables.trips
+    trip_idx, trip_w = trip
     n_soe = terminal.shape[0]
     for p in prange(n_clusters):
         value[p, n_steps, :] = terminal
@@ -360,13 +349,9 @@ def battery_backward(
                     hd,
                     leave_at[k],
                     leave_w[k],
-                    soe_min,
+                    battery,
                     spacing,
                     price[p, k] * dt_h,
-                    charge_kw,
-                    discharge_kw,
-                    efficiency,
-                    degradation,
                     dt_h,
                     value[p, k],
                     control[p, k],
@@ -379,10 +364,7 @@ def battery_backward(
                 slopes,
                 spacing,
                 price[p, k] * dt_h,
-                charge_kw,
-                discharge_kw,
-                efficiency,
-                degradation,
+                battery,
                 dt_h,
                 value[p, k],
                 control[p, k],
@@ -400,61 +382,13 @@ def _split(y: float, mass: float, soe_min: float, spacing: float, out: np.ndarra
     out[j + 1] += t * mass
 
 
-@njit(cache=True)
-def stored_change(
-    u: float, charge_kw: float, discharge_kw: float, efficiency: float, hours: float
-) -> float:
-    """Energy stored over ``hours`` at control ``u`` [kWh], eqs. (5)–(12)."""
-    if u > 0.0:
-        return efficiency * u * charge_kw * hours
-    return u * discharge_kw / efficiency * hours
-
-
-@njit(cache=True)
-def grid_power(u: float, charge_kw: float, discharge_kw: float) -> float:
-    """Grid-side power of a battery at control ``u`` [kW]; positive = drawing."""
-    if u > 0.0:
-        return u * charge_kw
-    return u * discharge_kw
-
-
-@njit(cache=True)
-def battery_move(
-    b: float,
-    u: float,
-    soe_min: float,
-    soe_max: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    dt_h: float,
-) -> tuple[float, float]:
-    """State after control ``u`` (clipped to bounds) and grid-side power [kW], eqs. (5)–(12)."""
-    after = b + stored_change(u, charge_kw, discharge_kw, efficiency, dt_h)
-    return min(max(after, soe_min), soe_max), grid_power(u, charge_kw, discharge_kw)
-
-
 @njit(parallel=True, cache=True)
 def battery_forward(
     control: np.ndarray,
     initial: np.ndarray,
     dt_h: float,
-    soe_min: float,
-    spacing: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    degradation: float,
-    noise_idx: np.ndarray,
-    noise_w: np.ndarray,
-    depart: np.ndarray,
-    leave_at: np.ndarray,
-    leave_w: np.ndarray,
-    depart_cost: np.ndarray,
-    trip_idx: np.ndarray,
-    trip_w: np.ndarray,
-    arrive: np.ndarray,
-    terminal: np.ndarray,
+    battery: Battery,
+    tables: BatteryTables,
     density: np.ndarray,
     density_away: np.ndarray,
     power: np.ndarray,
@@ -483,7 +417,24 @@ def battery_forward(
     Other parameters are those of :func:`battery_backward`.
     """
     n_clusters, n_steps, n_soe = control.shape
-    soe_max = soe_min + (n_soe - 1) * spacing
+    # numba's parallel loop takes no nested tuple: unpack the tables before it
+    spacing, terminal = tables.spacing, tables.terminal
+    noise_idx, noise_w = tables.noise
+    depart, leave_at, leave_w, depart_cost, trip, arrive = tables.trips
+    trip_idx, trip_w = trip
+    soe_min = battery.soe_min
+    degradation = battery.degradation
+    # moves are clipped at the grid's top as the scheme represents it, first
+    # point + (S − 1)·spacing (which can differ from the last point by rounding)
+    on_grid = Battery(
+        soe_min,
+        soe_min + (n_soe - 1) * spacing,
+        battery.charge_kw,
+        battery.discharge_kw,
+        battery.efficiency,
+        degradation,
+        battery.noise_kwh,
+    )
     for p in prange(n_clusters):
         density[p, 0, :] = initial
         density_away[p, 0, :] = 0.0
@@ -508,9 +459,7 @@ def battery_forward(
                     continue
                 b = soe_min + i * spacing
                 u = control[p, k, i]
-                y, g = battery_move(
-                    b, u, soe_min, soe_max, charge_kw, discharge_kw, efficiency, dt_h
-                )
+                y, g = move(on_grid, b, u, dt_h)
                 drawn += plugged * m * g
                 cost += plugged * m * degradation * u * u * dt_h
                 _split(y, (1.0 - hd) * m, soe_min, spacing, post)

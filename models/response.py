@@ -124,7 +124,9 @@ def best_response(game: Game, stage_price: np.ndarray) -> tuple[Policy, np.ndarr
         value = np.empty((m, k + 1, s))
         value_away = np.empty((m, k + 1, s))
         control = np.empty((m, k, s))
-        kernels.battery_backward(price, game.dt_h, *grid.kernel_args(), value, value_away, control)
+        kernels.battery_backward(
+            price, game.dt_h, grid.battery, grid.tables, value, value_away, control
+        )
         controls.append(control)
         values.append(value[:, 0, :] @ grid.initial)
 
@@ -163,7 +165,7 @@ def _battery_flow(game: Game, grid_name: str, control: np.ndarray) -> tuple[np.n
     power = np.empty((m, k))
     other = np.empty(m)
     kernels.battery_forward(
-        control, grid.initial, game.dt_h, *grid.kernel_args(), density, away, power, other
+        control, grid.initial, game.dt_h, grid.battery, grid.tables, density, away, power, other
     )
     return density, away, power, other
 
@@ -253,18 +255,20 @@ def shiftable_response(game: Game, mode: Mode, current: Flow, prices: Prices) ->
         np.ascontiguousarray(current.net_kw - current.shiftable_kw),
         weights[:, 0].copy(),
         np.ascontiguousarray(frozen),
-        game.grid_price,
-        game.clusters.rpc_network_charge,
-        game.clusters.rpc_slope,
-        rpc.floor,
-        rpc.smoothing,
-        sh.power_kw,
+        shiftable_kernels.LocalPrice(
+            grid_price=game.grid_price,
+            network_charge=game.clusters.rpc_network_charge,
+            slope=game.clusters.rpc_slope,
+            floor=rpc.floor,
+            smoothing=rpc.smoothing,
+        ),
+        shiftable_kernels.ShiftableWindow(*game.shiftable_window, sh.power_kw),
         game.dt_h,
-        *game.shiftable_window,
         quanta,
         skip,
-        game.config.solver.split_samples,
-        game.config.solver.split_tie_cost,
+        shiftable_kernels.SplitSettings(
+            game.config.solver.split_samples, game.config.solver.split_tie_cost
+        ),
         share_run,
     )
     occupancy = np.empty((m, k + 1, quanta + 1))

@@ -9,8 +9,45 @@ systematic sampling (:func:`shiftable_split_flow`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
+
+
+class ShiftableWindow(NamedTuple):
+    """The shiftable appliance as a household's controller sees it."""
+
+    start: int
+    """First control step of the window."""
+    end: int
+    """Step after the window's last: the appliance may run at ``start <= k < end``."""
+    power_kw: float
+    """Rated power ``P_s`` [kW]; a step running draws ``P_s·Δt``."""
+
+
+class LocalPrice(NamedTuple):
+    """The local (RPC) price function of eq. (13): :func:`market.pricing.price_curve`'s inputs."""
+
+    grid_price: np.ndarray
+    """Grid price ``p_G(k)`` [$/kWh], ``(K,)``."""
+    network_charge: np.ndarray
+    """Network charge of each cluster [$/kWh], ``(M,)``."""
+    slope: np.ndarray
+    """Price slope of each cluster [$/kWh per kW], ``(M,)``."""
+    floor: float
+    """Lowest local price [$/kWh]."""
+    smoothing: float
+    """Width over which the floor and the grid-price cap are smoothed [$/kWh]."""
+
+
+class SplitSettings(NamedTuple):
+    """Numerics of the Wardrop split (:func:`shiftable_split`)."""
+
+    samples: int
+    """Points sampling each step's cost curve in ``x ∈ [0, 1]``."""
+    tie: float
+    """Tie-breaking cost at ``x = 1`` [$ per quantum]."""
 
 
 @njit(cache=True)
@@ -137,19 +174,12 @@ def shiftable_split(
     rest_kw: np.ndarray,
     w_local: np.ndarray,
     frozen_price: np.ndarray,
-    grid_price: np.ndarray,
-    network_charge: np.ndarray,
-    slope: np.ndarray,
-    floor: float,
-    smoothing: float,
-    power_kw: float,
+    local_price: LocalPrice,
+    appliance: ShiftableWindow,
     dt_h: float,
-    window_start: int,
-    window_end: int,
     quanta: int,
     skip_cost: float,
-    samples: int,
-    tie: float,
+    settings: SplitSettings,
     share_run: np.ndarray,
 ) -> None:
     """Within-cluster equilibrium split of the shiftable appliances over the window.
@@ -163,11 +193,11 @@ def shiftable_split(
     all-or-nothing, so the population's response is the Wardrop split: every
     step used costs the same, ``λ``, and unused ones cost more. It solves
     ``Σ_k x_k(λ) + x_skip(λ) = R`` by bisection on ``λ`` (skipping a quantum
-    costs ``skip_cost``). A small tie cost (``tie`` dollars per quantum at
-    ``x = 1``, rising linearly in ``x``) splits steps that are tied or nearly
-    so evenly, which keeps the split a continuous function of the prices where
-    they are flat (at the price floor); whatever it costs the households is
-    part of the exploitability the solver reports.
+    costs ``skip_cost``). A small tie cost (``settings.tie`` dollars per
+    quantum at ``x = 1``, rising linearly in ``x``) splits steps that are tied
+    or nearly so evenly, which keeps the split a continuous function of the
+    prices where they are flat (at the price floor); whatever it costs the
+    households is part of the exploitability the solver reports.
 
     Parameters
     ----------
@@ -175,24 +205,25 @@ def shiftable_split(
         Mean net exchange of the cluster without the shiftable load [kW], ``(M, K)``.
     w_local, frozen_price
         ``w1(k)``, ``(K,)``, and ``w2 p_CoC + w3 p_G`` [$/kWh], ``(M, K)``.
-    grid_price, network_charge, slope, floor, smoothing
-        The local price function (see :func:`market.pricing.price_curve`).
-    power_kw, dt_h
-        Rated power ``P_s`` [kW] and step [h].
-    window_start, window_end
-        Window ``[start, end)`` in steps.
+    local_price
+        The local price function.
+    appliance
+        Window ``[start, end)`` in steps and rated power ``P_s``.
+    dt_h
+        Control step [h].
     quanta
         ``R``: quanta ``P_s·Δt`` each household has to run.
     skip_cost
         Cost of a quantum left undone [$].
-    samples
-        Points sampling each step's cost curve in ``x ∈ [0, 1]``.
-    tie
-        Tie-breaking cost at ``x = 1`` [$ per quantum].
+    settings
+        Samples of each step's cost curve and the tie-breaking cost.
     share_run
         Output ``(M, K)``: fraction ``x_k`` of households running at each step
         (``Σ_k x_k ≤ R``).
     """
+    grid_price, network_charge, slope, floor, smoothing = local_price
+    window_start, window_end, power_kw = appliance
+    samples, tie = settings
     n_clusters = rest_kw.shape[0]
     quantum = power_kw * dt_h
     n_window = window_end - window_start

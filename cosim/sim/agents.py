@@ -23,6 +23,7 @@ from cosim.sim.hems import (
     key_normal,
     key_uniform,
 )
+from models import battery
 
 if TYPE_CHECKING:
     from cosim.sim.engine import CoSimulation
@@ -40,23 +41,18 @@ def _law_control(row, first: float, inv_spacing: float, soe: float) -> float:
     return (1.0 - w) * float(row[j]) + w * float(row[j + 1])
 
 
-def _feasible(u: float, soe: float, device, dt_h: float) -> float:
-    soe_min, soe_max, charge, discharge, eff = (float(x) for x in device[:5])
-    inv_up, inv_down = 1.0 / (eff * charge * dt_h), eff / (discharge * dt_h)
-    u_hi = min(max((soe_max - soe) * inv_up, 0.0), 1.0)
-    u_lo = -min(max((soe - soe_min) * inv_down, 0.0), 1.0)
-    return min(max(u, u_lo), u_hi)
+# The battery model's functions run as plain Python: the kernel's own source, interpreted.
+_clip_rates = battery.clip_rates.py_func
+_clip_control = battery.clip_control.py_func
+_stored_change = battery.stored_change.py_func
+_grid_power = battery.grid_power.py_func
+_soe_shock = battery.soe_shock.py_func
+_within_bounds = battery.within_bounds.py_func
 
 
-def _stored(u: float, device, hours: float) -> float:
-    charge, discharge, eff = device[2], device[3], device[4]
-    if u > 0.0:
-        return eff * u * charge * hours
-    return u * discharge / eff * hours
-
-
-def _grid(u: float, device) -> float:
-    return u * device[2] if u > 0.0 else u * device[3]
+def _feasible(ess_or_ev: battery.Battery, u: float, soe: float, dt_h: float) -> float:
+    inv_up, inv_down = _clip_rates(ess_or_ev, dt_h)
+    return _clip_control(ess_or_ev, u, soe, inv_up, inv_down)
 
 
 class Household(mesa.Agent):
@@ -110,14 +106,14 @@ class Household(mesa.Agent):
         load = prm.load_kw[c] * max(0.0, 1.0 + eps_load * zl)
         energy = m.energy[i]
         energy[0] = (load - pv) * dt
-        # home battery
+        # home battery: the law's control, kept feasible, then SoE noise
+        ess = prm.ess
         b = float(pop.ess_soe[i])
-        u = _law_control(tables.ess[row, k], law.ess_grid[0], 1.0 / law.ess_grid[1], b)
-        u = _feasible(u, b, prm.ess, dt)
-        b = b + _stored(u, prm.ess, dt)
-        b = b + prm.ess[5] * math.sqrt(dt) * key_normal(key, ESS_NOISE)
-        pop.ess_soe[i] = min(max(b, prm.ess[0]), prm.ess[1])
-        energy[1] = _grid(u, prm.ess) * dt
+        u = _law_control(tables.ess[row, k], law.ess_grid.first, 1.0 / law.ess_grid.spacing, b)
+        u = _feasible(ess, u, b, dt)
+        shock = _soe_shock(ess, math.sqrt(dt), key_normal(key, ESS_NOISE))
+        pop.ess_soe[i] = _within_bounds(ess, b + _stored_change(ess, u, dt) + shock)
+        energy[1] = _grid_power(ess, u) * dt
         pop.ess_throughput[i] += u * u * dt
         # shiftable appliance
         run = 0.0
@@ -136,8 +132,8 @@ class Household(mesa.Agent):
         # EV: this step's control (the event engine integrates it)
         if pop.ev_connected[i] == 1:
             be = float(pop.ev_soe[i])
-            ue = _law_control(tables.ev[row, k], law.ev_grid[0], 1.0 / law.ev_grid[1], be)
-            pop.ev_u[i] = _feasible(ue, be, prm.ev, dt)
+            ue = _law_control(tables.ev[row, k], law.ev_grid.first, 1.0 / law.ev_grid.spacing, be)
+            pop.ev_u[i] = _feasible(prm.ev, ue, be, dt)
         else:
             pop.ev_u[i] = 0.0
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import mesa
 import numpy as np
@@ -49,6 +48,7 @@ from market.pricing import Mode, mode_weights
 from models import devices
 from models.feedback import FeedbackLaw
 from models.game import Game
+from models.shiftable_kernels import ShiftableWindow
 
 #: Interval books per cluster: energy [kWh] and money [$].
 BOOK_FIELDS = (
@@ -177,16 +177,7 @@ class CoSimulation(mesa.Model):
         self.energy = np.zeros((n, 4))
         self.ev_energy = np.zeros(n)
         self.interval_energy = np.zeros(n)
-        hh = game.config.household
-        self.kernel_params = SimpleNamespace(
-            exo=np.array([hh.pv.noise, hh.pv.noise_corr, hh.load.noise, hh.load.noise_corr]),
-            ess=_battery_params(hh.ess, game.ess.soe),
-            ev=_battery_params(hh.ev, game.ev.soe),
-            shift=np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float),
-            ctrl_kw=hh.controllable.duty * hh.controllable.power_kw,
-            pv_kw=np.zeros(m),
-            load_kw=np.zeros(m),
-        )
+        self.kernel_params = household_params(game)
         self.law_tables, self._own_laws = build_law_tables(self, household_laws or {})
         self.observers: list[Observer] = list(observers)
         self.weights = mode_weights(self.mode, game.config.prices.weights, game.step_hours)
@@ -276,7 +267,7 @@ class CoSimulation(mesa.Model):
                 self.rec.private[day, i] += float(
                     devices.departure_penalty(soe, hh.departure_target_kwh, hh.departure_penalty)
                 )
-                pop.ev_soe[i] = max(soe - schedule.trip_kwh[who[j]], ev[0])
+                pop.ev_soe[i] = max(soe - schedule.trip_kwh[who[j]], ev.soe_min)
                 pop.ev_connected[i] = 0
                 pop.ev_u[i] = 0.0
                 self.rec.events.append((t, i, "departure", soe))
@@ -414,28 +405,28 @@ class CoSimulation(mesa.Model):
             self.seed,
             self.dt_h,
             cluster,
-            ess_law,
-            np.array(law.ess_grid[:2]),
-            ev_law,
-            np.array(law.ev_grid[:2]),
-            shift_law,
-            ctrl_law,
-            pv_kw,
-            load_kw,
-            prm.exo,
-            prm.ess,
-            prm.ev,
-            prm.shift,
-            prm.ctrl_kw,
-            pop.zeta_pv,
-            pop.zeta_load,
-            pop.ess_soe,
-            pop.ev_soe,
-            pop.ev_connected,
-            pop.ev_u,
-            pop.shift_left,
+            hems.LawTables(
+                ess=ess_law,
+                ess_first=law.ess_grid.first,
+                ess_spacing=law.ess_grid.spacing,
+                ev=ev_law,
+                ev_first=law.ev_grid.first,
+                ev_spacing=law.ev_grid.spacing,
+                shiftable_run=shift_law,
+                controllable=ctrl_law,
+            ),
+            prm._replace(pv_kw=pv_kw, load_kw=load_kw),
+            hems.HouseholdState(
+                zeta_pv=pop.zeta_pv,
+                zeta_load=pop.zeta_load,
+                ess_soe=pop.ess_soe,
+                ev_soe=pop.ev_soe,
+                ev_connected=pop.ev_connected,
+                ev_u=pop.ev_u,
+                shift_left=pop.shift_left,
+                ess_throughput=pop.ess_throughput,
+            ),
             self.energy,
-            pop.ess_throughput,
         )
 
     def _close_interval(self, step: int) -> None:
@@ -457,10 +448,10 @@ class CoSimulation(mesa.Model):
         ess, ev = self.kernel_params.ess, self.kernel_params.ev
         self.rec.bound_excess = max(
             self.rec.bound_excess,
-            ess[0] - pop.ess_soe.min(),
-            pop.ess_soe.max() - ess[1],
-            ev[0] - pop.ev_soe.min(),
-            pop.ev_soe.max() - ev[1],
+            ess.soe_min - pop.ess_soe.min(),
+            pop.ess_soe.max() - ess.soe_max,
+            ev.soe_min - pop.ev_soe.min(),
+            pop.ev_soe.max() - ev.soe_max,
         )
         self.interval_energy[:] = self.energy.sum(axis=1) + self.ev_energy
         self._record_trajectories(step)
@@ -543,16 +534,22 @@ class CoSimulation(mesa.Model):
         self.env.run(until=self.days * 24.0 + 1e-9)
 
 
-def _battery_params(device, soe: np.ndarray) -> np.ndarray:
-    return np.array(
-        [
-            soe[0],
-            soe[-1],
-            device.charge_kw,
-            device.discharge_kw,
-            device.efficiency,
-            device.noise_kwh,
-        ]
+def household_params(game: Game) -> hems.HouseholdParams:
+    """What every HEMS of ``game`` knows of its devices; the cluster means start at zero."""
+    hh = game.config.household
+    return hems.HouseholdParams(
+        exo=hems.Exogenous(
+            pv_noise=float(hh.pv.noise),
+            pv_corr=float(hh.pv.noise_corr),
+            load_noise=float(hh.load.noise),
+            load_corr=float(hh.load.noise_corr),
+        ),
+        ess=game.ess.battery,
+        ev=game.ev.battery,
+        shift=ShiftableWindow(*game.shiftable_window, float(hh.shiftable.power_kw)),
+        ctrl_kw=float(hh.controllable.duty * hh.controllable.power_kw),
+        pv_kw=np.zeros(game.n_clusters),
+        load_kw=np.zeros(game.n_clusters),
     )
 
 

@@ -12,10 +12,22 @@ the same numbers.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange, uint64
 
-from models.kernels import grid_power, stored_change
+from models.battery import (
+    Battery,
+    clip_control,
+    clip_rates,
+    grid_power,
+    move,
+    soe_shock,
+    stored_change,
+    within_bounds,
+)
+from models.shiftable_kernels import ShiftableWindow
 
 #: Slots of the per-household random streams.
 PV_NOISE, LOAD_NOISE, ESS_NOISE, SHIFTABLE_DRAW, EV_NOISE = 0, 1, 2, 3, 4
@@ -151,37 +163,78 @@ def law_control_at(
     return (1.0 - w) * table[c, k, j] + w * table[c, k, j + 1]
 
 
-@njit(cache=True)
-def feasible(
-    u: float,
-    soe: float,
-    soe_min: float,
-    soe_max: float,
-    charge_kw: float,
-    discharge_kw: float,
-    efficiency: float,
-    dt_h: float,
-) -> float:
-    """``u`` clipped so that a full step at it keeps the SoE within bounds."""
-    u_hi = min(max((soe_max - soe) / (efficiency * charge_kw * dt_h), 0.0), 1.0)
-    u_lo = -min(max((soe - soe_min) * efficiency / (discharge_kw * dt_h), 0.0), 1.0)
-    return min(max(u, u_lo), u_hi)
+class Exogenous(NamedTuple):
+    """Noise of PV and base load: ``mean·max(0, 1 + ε·ζ)`` with AR(1) ``ζ`` (eq. (1))."""
+
+    pv_noise: float
+    """Relative intensity ``ε_θ`` of the PV noise [-]."""
+    pv_corr: float
+    """AR(1) coefficient ``ρ_θ`` of the PV noise per step [-]."""
+    load_noise: float
+    """Relative intensity ``ε_z`` of the base-load noise [-]."""
+    load_corr: float
+    """AR(1) coefficient ``ρ_z`` of the base-load noise per step [-]."""
 
 
-@njit(cache=True)
-def rates(device: np.ndarray, dt_h: float) -> tuple[float, float]:
-    """``(1/(η P_c Δt), η/(P_d Δt))`` for a battery ``[soe_min, soe_max, P_c, P_d, η, σ]``."""
-    return 1.0 / (device[4] * device[2] * dt_h), device[4] / (device[3] * dt_h)
+class HouseholdParams(NamedTuple):
+    """What every HEMS knows of its household's devices and of this step's means."""
+
+    exo: Exogenous
+    """Noise of PV and base load."""
+    ess: Battery
+    """The home battery."""
+    ev: Battery
+    """The EV's battery."""
+    shift: ShiftableWindow
+    """The shiftable appliance's window [steps] and power [kW]."""
+    ctrl_kw: float
+    """Nominal controllable draw ``f_c·P_c`` [kW]."""
+    pv_kw: np.ndarray
+    """Mean PV of each cluster at this step [kW], ``(M,)``."""
+    load_kw: np.ndarray
+    """Mean base load of each cluster at this step [kW], ``(M,)``."""
 
 
-@njit(cache=True)
-def feasible_fast(
-    u: float, soe: float, soe_min: float, soe_max: float, inv_up: float, inv_down: float
-) -> float:
-    """:func:`feasible` given ``inv_up = 1/(η P_c Δt)`` and ``inv_down = η/(P_d Δt)``."""
-    u_hi = min(max((soe_max - soe) * inv_up, 0.0), 1.0)
-    u_lo = -min(max((soe - soe_min) * inv_down, 0.0), 1.0)
-    return min(max(u, u_lo), u_hi)
+class LawTables(NamedTuple):
+    """The feedback law as the kernel reads it, one row per cluster index."""
+
+    ess: np.ndarray
+    """ESS control at the SoE grid points, ``(M, K, S)``."""
+    ess_first: float
+    """First point of the ESS SoE grid [kWh]."""
+    ess_spacing: float
+    """Spacing of the ESS SoE grid [kWh]."""
+    ev: np.ndarray
+    """EV control (connected) at the SoE grid points, ``(M, K, S)``."""
+    ev_first: float
+    """First point of the EV SoE grid [kWh]."""
+    ev_spacing: float
+    """Spacing of the EV SoE grid [kWh]."""
+    shiftable_run: np.ndarray
+    """``P(run | k, quanta left)``, ``(M, K, R+1)``."""
+    controllable: np.ndarray
+    """Controllable-load setting ``u_c``, ``(M, K)``."""
+
+
+class HouseholdState(NamedTuple):
+    """The population's state columns the kernel updates in place, ``(N,)`` each."""
+
+    zeta_pv: np.ndarray
+    """AR(1) noise of the PV."""
+    zeta_load: np.ndarray
+    """AR(1) noise of the base load."""
+    ess_soe: np.ndarray
+    """Home battery state of energy [kWh]."""
+    ev_soe: np.ndarray
+    """EV state of energy [kWh]."""
+    ev_connected: np.ndarray
+    """1 while the EV is plugged in, 0 while away."""
+    ev_u: np.ndarray
+    """The EV's control for this step (the event engine integrates it)."""
+    shift_left: np.ndarray
+    """Quanta the shiftable appliance still has to run."""
+    ess_throughput: np.ndarray
+    """Accumulated ``u²·Δt`` of the ESS (its degradation cost is ``κ`` times it)."""
 
 
 @njit(parallel=True, cache=True)
@@ -191,28 +244,10 @@ def control_step(
     seed: int,
     dt_h: float,
     cluster: np.ndarray,
-    ess_law: np.ndarray,
-    ess_grid: np.ndarray,
-    ev_law: np.ndarray,
-    ev_grid: np.ndarray,
-    shift_law: np.ndarray,
-    ctrl_law: np.ndarray,
-    pv_kw: np.ndarray,
-    load_kw: np.ndarray,
-    exo: np.ndarray,
-    ess: np.ndarray,
-    ev: np.ndarray,
-    shift: np.ndarray,
-    ctrl_kw: float,
-    zeta_pv: np.ndarray,
-    zeta_load: np.ndarray,
-    ess_soe: np.ndarray,
-    ev_soe: np.ndarray,
-    ev_connected: np.ndarray,
-    ev_u: np.ndarray,
-    shift_left: np.ndarray,
+    law: LawTables,
+    params: HouseholdParams,
+    state: HouseholdState,
     energy: np.ndarray,
-    ess_throughput: np.ndarray,
 ) -> None:
     """Advance every household through control step ``k`` (global step ``step``).
 
@@ -225,41 +260,44 @@ def control_step(
     dt_h
         Control step [h].
     cluster
-        Cluster of each household, ``(N,)``.
-    ess_law, ev_law
-        Battery controls at the SoE grid points, ``(M, K, S)``; ``ess_grid`` and
-        ``ev_grid`` are ``[first point, spacing]``.
-    shift_law
-        ``P(run | k, quanta left)``, ``(M, K, R+1)``.
-    ctrl_law
-        Controllable-load setting ``u_c``, ``(M, K)``.
-    pv_kw, load_kw
-        Mean PV and base load of each cluster at this step [kW], ``(M,)``.
-    exo
-        ``[pv noise ε, pv ρ, load noise ε, load ρ]``.
-    ess, ev
-        Battery parameters ``[soe_min, soe_max, charge_kw, discharge_kw, efficiency, noise]``.
-    shift
-        ``[window start step, window end step, power kW]``.
-    ctrl_kw
-        Nominal controllable draw ``f_c·P_c`` [kW].
-    zeta_pv, zeta_load, ess_soe, ev_soe, ev_connected, ev_u, shift_left
+        Row of each household in the law's tables and the means, ``(N,)``.
+    law
+        The feedback law's tables.
+    params
+        Devices, noise and this step's cluster means.
+    state
         Household state, updated in place (``ev_u`` is the EV control set for
         this step; the EV's energy is integrated by the event engine).
     energy
         Output ``(N, 4)``: energy drawn over the step [kWh] by base load − PV,
         ESS, shiftable and controllable load.
-    ess_throughput
-        Accumulates each household's ``u²·Δt`` of the ESS (degradation cost).
     """
     n = cluster.shape[0]
+    # numba's parallel loop takes no nested tuple, and drops as dead code the writes to
+    # an array reached through a tuple inside it or unpacked from one (`a, b = state`):
+    # the loop sees arrays, scalars and flat read-only tuples, each column taken out
+    # of its tuple by name.
+    zeta_pv = state.zeta_pv
+    zeta_load = state.zeta_load
+    ess_soe = state.ess_soe
+    ev_soe = state.ev_soe
+    ev_connected = state.ev_connected
+    ev_u = state.ev_u
+    shift_left = state.shift_left
+    ess_throughput = state.ess_throughput
+    ess_law, ev_law, shift_law, ctrl_law = law.ess, law.ev, law.shiftable_run, law.controllable
+    pv_noise, pv_corr, load_noise, load_corr = params.exo
+    shift_start, shift_end, shift_kw = params.shift
+    ctrl_kw, pv_kw, load_kw = params.ctrl_kw, params.pv_kw, params.load_kw
+    ess, ev = Battery(*params.ess), Battery(*params.ev)
     sqrt_dt = np.sqrt(dt_h)
-    ess_inv_spacing, ev_inv_spacing = 1.0 / ess_grid[1], 1.0 / ev_grid[1]
-    ess_inv_up, ess_inv_down = rates(ess, dt_h)
-    ev_inv_up, ev_inv_down = rates(ev, dt_h)
+    ess_first, ev_first = law.ess_first, law.ev_first
+    ess_inv_spacing, ev_inv_spacing = 1.0 / law.ess_spacing, 1.0 / law.ev_spacing
+    ess_inv_up, ess_inv_down = clip_rates(ess, dt_h)
+    ev_inv_up, ev_inv_down = clip_rates(ev, dt_h)
     seed_key = mix64(uint64(seed))
-    innov_pv = np.sqrt(1.0 - exo[1] * exo[1])
-    innov_load = np.sqrt(1.0 - exo[3] * exo[3])
+    innov_pv = np.sqrt(1.0 - pv_corr * pv_corr)
+    innov_load = np.sqrt(1.0 - load_corr * load_corr)
     for i in prange(n):
         c = cluster[i]
         key = keyed(seed_key, i, step)
@@ -268,37 +306,36 @@ def control_step(
             zp = key_normal(key, PV_NOISE)
             zl = key_normal(key, LOAD_NOISE)
         else:
-            zp = exo[1] * zeta_pv[i] + innov_pv * key_normal(key, PV_NOISE)
-            zl = exo[3] * zeta_load[i] + innov_load * key_normal(key, LOAD_NOISE)
+            zp = pv_corr * zeta_pv[i] + innov_pv * key_normal(key, PV_NOISE)
+            zl = load_corr * zeta_load[i] + innov_load * key_normal(key, LOAD_NOISE)
         zeta_pv[i] = zp
         zeta_load[i] = zl
-        pv = pv_kw[c] * max(0.0, 1.0 + exo[0] * zp)
-        load = load_kw[c] * max(0.0, 1.0 + exo[2] * zl)
+        pv = pv_kw[c] * max(0.0, 1.0 + pv_noise * zp)
+        load = load_kw[c] * max(0.0, 1.0 + load_noise * zl)
         energy[i, 0] = (load - pv) * dt_h
-        # home battery
+        # home battery: the law's control, kept feasible, then SoE noise
         b = ess_soe[i]
-        u = law_control_at(ess_law, c, k, ess_grid[0], ess_inv_spacing, b)
-        u = feasible_fast(u, b, ess[0], ess[1], ess_inv_up, ess_inv_down)
-        b = b + stored_change(u, ess[2], ess[3], ess[4], dt_h)
-        b = b + ess[5] * sqrt_dt * key_normal(key, ESS_NOISE)
-        ess_soe[i] = min(max(b, ess[0]), ess[1])
-        energy[i, 1] = grid_power(u, ess[2], ess[3]) * dt_h
+        u = law_control_at(ess_law, c, k, ess_first, ess_inv_spacing, b)
+        u = clip_control(ess, u, b, ess_inv_up, ess_inv_down)
+        shock = soe_shock(ess, sqrt_dt, key_normal(key, ESS_NOISE))
+        ess_soe[i] = within_bounds(ess, b + stored_change(ess, u, dt_h) + shock)
+        energy[i, 1] = grid_power(ess, u) * dt_h
         ess_throughput[i] += u * u * dt_h
         # shiftable appliance
         run = 0.0
         r = shift_left[i]
-        if r > 0 and k >= shift[0] and k < shift[1]:
+        if r > 0 and k >= shift_start and k < shift_end:
             if key_uniform(key, SHIFTABLE_DRAW) < shift_law[c, k, r]:
                 shift_left[i] = r - 1
                 run = 1.0
-        energy[i, 2] = run * shift[2] * dt_h
+        energy[i, 2] = run * shift_kw * dt_h
         # controllable load
         energy[i, 3] = ctrl_kw * (1.0 + ctrl_law[c, k]) * dt_h
         # EV: set this step's control (integrated by the event engine)
         if ev_connected[i] == 1:
             be = ev_soe[i]
-            ue = law_control_at(ev_law, c, k, ev_grid[0], ev_inv_spacing, be)
-            ev_u[i] = feasible_fast(ue, be, ev[0], ev[1], ev_inv_up, ev_inv_down)
+            ue = law_control_at(ev_law, c, k, ev_first, ev_inv_spacing, be)
+            ev_u[i] = clip_control(ev, ue, be, ev_inv_up, ev_inv_down)
         else:
             ev_u[i] = 0.0
 
@@ -310,7 +347,7 @@ def integrate_ev(
     since_h: np.ndarray,
     ev_soe: np.ndarray,
     ev_u: np.ndarray,
-    ev: np.ndarray,
+    ev: Battery,
     ev_energy: np.ndarray,
     ev_throughput: np.ndarray,
 ) -> None:
@@ -326,19 +363,20 @@ def integrate_ev(
         if hours <= 0.0:
             continue
         u = ev_u[i]
-        ev_soe[i] = min(max(ev_soe[i] + stored_change(u, ev[2], ev[3], ev[4], hours), ev[0]), ev[1])
-        ev_energy[i] += grid_power(u, ev[2], ev[3]) * hours
+        after, power = move(ev, ev_soe[i], u, hours)
+        ev_soe[i] = after
+        ev_energy[i] += power * hours
         ev_throughput[i] += u * u * hours
         since_h[i] = until_h
 
 
 @njit(cache=True)
 def ev_step_noise(
-    households: np.ndarray, step: int, seed: int, dt_h: float, ev_soe: np.ndarray, ev: np.ndarray
+    households: np.ndarray, step: int, seed: int, dt_h: float, ev_soe: np.ndarray, ev: Battery
 ) -> None:
     """SoE noise ``σ√Δt·N(0,1)`` for EVs connected through the whole step, clipped to bounds."""
     sqrt_dt = np.sqrt(dt_h)
     for j in range(households.shape[0]):
         i = households[j]
-        b = ev_soe[i] + ev[5] * sqrt_dt * key_normal(household_key(seed, i, step), EV_NOISE)
-        ev_soe[i] = min(max(b, ev[0]), ev[1])
+        z = key_normal(household_key(seed, i, step), EV_NOISE)
+        ev_soe[i] = within_bounds(ev, ev_soe[i] + soe_shock(ev, sqrt_dt, z))

@@ -45,6 +45,7 @@ from cosim.studies.joint_deviation import (
 from cosim.studies.montecarlo import engine_seed
 from market.pricing import Mode
 from models import kernels
+from models.battery import clipped_moves
 from models.equilibrium import EquilibriumResult
 from models.feedback import FeedbackLaw
 from models.game import Game, stage_prices
@@ -120,7 +121,8 @@ class LawUnderTest:
         kernels.battery_backward(
             np.ascontiguousarray(self.stage_price),
             g.dt_h,
-            *g.ess.kernel_args(),
+            g.ess.battery,
+            g.ess.tables,
             value,
             away,
             control,
@@ -415,9 +417,8 @@ def _ess_stage(
     sample), plus degradation — and the SoE after the move ``(S, U)``.
     """
     game, mode = law.game, law.mode
-    hh = game.config.household.ess
+    battery = game.ess.battery
     soe = game.ess.soe
-    lo, hi = float(soe[0]), float(soe[-1])
     dt = game.dt_h
     m_count = game.n_clusters
     s = len(soe)
@@ -428,19 +429,15 @@ def _ess_stage(
     u = np.concatenate(
         [np.broadcast_to(base_u, (s, len(base_u))), law.policy.ess[p, k][:, None]], axis=1
     )
-    u_hi = np.clip((hi - soe) / (hh.efficiency * hh.charge_kw * dt), 0.0, 1.0)[:, None]
-    u_lo = -np.clip((soe - lo) * hh.efficiency / (hh.discharge_kw * dt), 0.0, 1.0)[:, None]
-    u = np.clip(u, u_lo, u_hi)
-    power = np.where(u > 0, u * hh.charge_kw, u * hh.discharge_kw)
-    stored = np.where(u > 0, hh.efficiency * u * hh.charge_kw, u * hh.discharge_kw / hh.efficiency)
+    u, after, power = clipped_moves(battery, soe, u, dt)
     mine = rest[None, None, :] + (power * dt)[..., None]  # deviator's exchange, (S, U, n)
     shifted = np.broadcast_to(m, (*mine.shape, m_count)).copy()
     shifted[..., p] += (mine - own[None, None, :]) / (households[p] * dt)
     p_g = sampled_grid_price(game, k, at)
     bill = mine * cluster_stage_price(game, mode, k, p, shifted, p_g)
     rest_bill = rest * cluster_stage_price(game, mode, k, p, m, p_g)
-    stage = bill - rest_bill[None, None, :] + (hh.degradation * u**2 * dt)[..., None]
-    return u, stage, np.clip(soe[:, None] + stored * dt, lo, hi)
+    stage = bill - rest_bill[None, None, :] + (battery.degradation * u**2 * dt)[..., None]
+    return u, stage, after
 
 
 def _after_noise(law: LawUnderTest, value: np.ndarray) -> np.ndarray:

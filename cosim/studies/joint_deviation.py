@@ -42,13 +42,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
 
-from cosim.sim.hems import feasible, law_control
+from cosim.studies.joint_kernels import (
+    AWAY,
+    CONNECTED,
+    DeviatorDevices,
+    JointGrid,
+    JointState,
+    JointTransitions,
+    StageTable,
+    StepContinuation,
+    joint_backward,
+    joint_choice,
+)
 from market.clearing import clear_prices
 from market.pricing import Mode, mode_weights
+from models.battery import grid_power
 from models.game import Game
-from models.kernels import battery_move, grid_power
+from models.kernels import EVTrips, RowMap
+from models.shiftable_kernels import ShiftableWindow
 
 #: Set-points of each battery considered at every state (plus the law's own control).
 CONTROL_LEVELS = 21
@@ -56,8 +68,6 @@ CONTROL_LEVELS = 21
 CTRL_LEVELS = 81
 #: Spacing of the grid on which the stage cost ``g_k`` is tabulated [kWh].
 STAGE_SPACING_KWH = 0.01
-#: Layers of the EV dimension.
-AWAY, CONNECTED = 0, 1
 
 
 def cluster_stage_price(
@@ -71,256 +81,6 @@ def cluster_stage_price(
     p_g = float(game.grid_price[k]) if p_g is None else p_g
     w = mode_weights(mode, game.config.prices.weights, game.step_hours)[k]
     return clear_prices(game.clearing, np.moveaxis(m, -1, 0), p_g, w, cluster=p).stage
-
-
-# --------------------------------------------------------------------------- compiled core
-
-
-@njit(cache=True)
-def _bilinear(
-    w: np.ndarray, e0: float, e_inv: float, v0: float, v_inv: float, y_e: float, y_v: float, r: int
-) -> float:
-    """Bilinear interpolation of ``w[:, :, r]`` at ``(y_e, y_v)`` (clamped to the grid)."""
-    n_e, n_v = w.shape[0], w.shape[1]
-    pe = min(max((y_e - e0) * e_inv, 0.0), n_e - 1.0)
-    je = min(int(pe), max(n_e - 2, 0))
-    we = pe - je if n_e > 1 else 0.0
-    pv = min(max((y_v - v0) * v_inv, 0.0), n_v - 1.0)
-    jv = min(int(pv), max(n_v - 2, 0))
-    wv = pv - jv if n_v > 1 else 0.0
-    je1 = min(je + 1, n_e - 1)
-    jv1 = min(jv + 1, n_v - 1)
-    return (1.0 - we) * ((1.0 - wv) * w[je, jv, r] + wv * w[je, jv1, r]) + we * (
-        (1.0 - wv) * w[je1, jv, r] + wv * w[je1, jv1, r]
-    )
-
-
-@njit(cache=True)
-def _move(u: float, soe: float, dev: np.ndarray, dt_h: float) -> tuple[float, float, float, float]:
-    """A battery's set-point as the HEMS applies it: ``(u, SoE after, energy [kWh], wear [$])``.
-
-    ``u`` is clipped so a full step stays in bounds (:func:`cosim.sim.hems.feasible`);
-    ``dev`` is ``[soe_min, soe_max, P_c, P_d, η, κ]``.
-    """
-    u = feasible(u, soe, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
-    after, power = battery_move(soe, u, dev[0], dev[1], dev[2], dev[3], dev[4], dt_h)
-    return u, after, power * dt_h, dev[5] * u * u * dt_h
-
-
-@njit(cache=True)
-def joint_choice(
-    k: int,
-    b_e: float,
-    b_v: float,
-    layer: int,
-    r: int,
-    law_ue: float,
-    law_uv: float,
-    levels: np.ndarray,
-    g: np.ndarray,
-    g_first: float,
-    g_spacing: float,
-    w_conn: np.ndarray,
-    w_away: np.ndarray,
-    w_depart: np.ndarray,
-    leave: float,
-    fractions: np.ndarray,
-    fraction_weights: np.ndarray,
-    e_grid: np.ndarray,
-    v_grid: np.ndarray,
-    ess: np.ndarray,
-    ev: np.ndarray,
-    shift: np.ndarray,
-    dt_h: float,
-) -> tuple[float, float, float, int]:
-    """The best joint control at one state of step ``k``: ``(cost, u_ess, u_ev, run)``.
-
-    Minimises stage cost ``g_k(c)`` of the controlled exchange ``c`` (the
-    controllable load already minimised inside it) + battery degradation
-    ``κ u² Δt`` + the expected continuation after the move, ``w_conn`` (EV
-    plugged in through the step) or ``w_away`` (the EV away keeps its SoE),
-    interpolated at the moved SoEs. A plugged-in EV leaves during the step
-    with probability ``leave``, after the fraction ``F`` of the step
-    (quadrature ``fractions``/``fraction_weights``): it then charged, paid and
-    wore for ``F·Δt`` only, and continues with ``w_depart`` (penalty, trip,
-    away) at its SoE of departure. ``ess``/``ev`` are ``[soe_min, soe_max,
-    P_c, P_d, η, κ]``; ``shift`` is ``[window start, window end, power kW]``;
-    the grids are ``[first point, 1/spacing]``.
-    """
-    n_lv = levels.shape[0]
-    can_run = r > 0 and k >= shift[0] and k < shift[1]
-    n_run = 2 if can_run else 1
-    n_uv = n_lv + 1 if layer == CONNECTED else 1
-    best, best_ue, best_uv, best_run = np.inf, 0.0, 0.0, 0
-    for a in range(n_lv + 1):
-        ue, y_e, c_e, deg_e = _move(law_ue if a == n_lv else levels[a], b_e, ess, dt_h)
-        for b in range(n_uv):
-            uv, y_v, c_v, deg_v = 0.0, b_v, 0.0, 0.0
-            if layer == CONNECTED:
-                uv, y_v, c_v, deg_v = _move(law_uv if b == n_lv else levels[b], b_v, ev, dt_h)
-            for run in range(n_run):
-                c = c_e + run * shift[2] * dt_h
-                cont = w_conn if layer == CONNECTED else w_away
-                stay = (
-                    law_control(g[k], g_first, g_spacing, c + c_v)
-                    + deg_v
-                    + _bilinear(cont, e_grid[0], e_grid[1], v_grid[0], v_grid[1], y_e, y_v, r - run)
-                )
-                total = deg_e + stay
-                if layer == CONNECTED and leave > 0.0:
-                    gone = 0.0
-                    for n in range(fractions.shape[0]):
-                        f = fractions[n]
-                        y_f = min(max(b_v + f * (y_v - b_v), ev[0]), ev[1])
-                        gone += fraction_weights[n] * (
-                            law_control(g[k], g_first, g_spacing, c + f * c_v)
-                            + f * deg_v
-                            + _bilinear(
-                                w_depart, e_grid[0], e_grid[1], v_grid[0], v_grid[1], y_e, y_f,
-                                r - run,
-                            )
-                        )  # fmt: skip
-                    total = deg_e + (1.0 - leave) * stay + leave * gone
-                if total < best:
-                    best, best_ue, best_uv, best_run = total, ue, uv, run
-    return best, best_ue, best_uv, best_run
-
-
-@njit(cache=True)
-def _expectations(
-    value: np.ndarray,
-    ha: float,
-    e_idx: np.ndarray,
-    e_w: np.ndarray,
-    v_idx: np.ndarray,
-    v_w: np.ndarray,
-    depart_cost: np.ndarray,
-    trip_idx: np.ndarray,
-    trip_w: np.ndarray,
-    w_conn: np.ndarray,
-    w_away: np.ndarray,
-    w_depart: np.ndarray,
-) -> None:
-    """Expected next value after a move (cf. eq. (22)), on the grid.
-
-    ``w_conn``: plugged in through the step — SoE noise of both batteries.
-    ``w_depart``: the EV left during the step — ESS noise; penalty and trip
-    energy at its SoE of departure; away.
-    ``w_away``: ESS noise; arrival with hazard ``ha`` plugs the EV in at its SoE.
-    """
-    n_e, n_v, _, n_r = value.shape
-    back = np.empty((n_e, n_v, n_r))
-    leave = np.empty((n_e, n_v, n_r))
-    for a in range(n_e):
-        for j in range(n_v):
-            for r in range(n_r):
-                trip = 0.0
-                for t in range(trip_idx.shape[1]):
-                    trip += trip_w[j, t] * value[a, trip_idx[j, t], AWAY, r]
-                back[a, j, r] = ha * value[a, j, CONNECTED, r] + (1.0 - ha) * value[a, j, AWAY, r]
-                leave[a, j, r] = depart_cost[j] + trip
-    ev_noisy = np.zeros((n_e, n_v, n_r))
-    for a in range(n_e):
-        for j in range(n_v):
-            for q in range(v_idx.shape[1]):
-                for r in range(n_r):
-                    ev_noisy[a, j, r] += v_w[j, q] * value[a, v_idx[j, q], CONNECTED, r]
-    w_conn[:] = 0.0
-    w_away[:] = 0.0
-    w_depart[:] = 0.0
-    for a in range(n_e):
-        for q in range(e_idx.shape[1]):
-            src, wt = e_idx[a, q], e_w[a, q]
-            for j in range(n_v):
-                for r in range(n_r):
-                    w_conn[a, j, r] += wt * ev_noisy[src, j, r]
-                    w_away[a, j, r] += wt * back[src, j, r]
-                    w_depart[a, j, r] += wt * leave[src, j, r]
-
-
-@njit(parallel=True, cache=True)
-def joint_backward(
-    g: np.ndarray,
-    g_first: float,
-    g_spacing: float,
-    law_ue: np.ndarray,
-    law_uv: np.ndarray,
-    levels: np.ndarray,
-    e_soe: np.ndarray,
-    v_soe: np.ndarray,
-    ess: np.ndarray,
-    ev: np.ndarray,
-    shift: np.ndarray,
-    dt_h: float,
-    e_idx: np.ndarray,
-    e_w: np.ndarray,
-    v_idx: np.ndarray,
-    v_w: np.ndarray,
-    leave: np.ndarray,
-    fractions: np.ndarray,
-    fraction_weights: np.ndarray,
-    depart_cost: np.ndarray,
-    trip_idx: np.ndarray,
-    trip_w: np.ndarray,
-    arrive: np.ndarray,
-    terminal: np.ndarray,
-    w_conn: np.ndarray,
-    w_away: np.ndarray,
-    w_depart: np.ndarray,
-    value0: np.ndarray,
-) -> None:
-    """Backward induction over the joint state (HJB eq. (22) for the household as a whole).
-
-    Parameters
-    ----------
-    g
-        Stage cost ``g_k(c)`` on the grid ``g_first + j·g_spacing``, ``(K, C)`` [$].
-    law_ue, law_uv
-        The law's ESS / EV controls at the grid points, ``(K, S_e)`` / ``(K, S_v)``.
-    levels
-        Battery set-points tried at every state.
-    e_soe, v_soe
-        The grids (``v_soe`` has one point for a household without an EV).
-    leave, fractions, fraction_weights
-        Probability of leaving during step ``k`` ``(K,)``, and where in the
-        step: fractions and weights ``(K, G)`` (:attr:`models.grids.BatteryGrid.leave_at`).
-    terminal
-        ``Φ`` at the end of the day, ``(S_e, S_v, 2, R+1)`` [$] (end-of-day
-        penalties of both batteries and the shiftable appliance's shortfall).
-    w_conn, w_away, w_depart
-        Outputs ``(K, S_e, S_v, R+1)``: expected continuation after the move at
-        each step, EV plugged in / away / leaving — what :func:`joint_choice`
-        needs online.
-    value0
-        Output ``(S_e, S_v, 2, R+1)``: cost-to-go at ``k = 0``.
-
-    Other parameters are those of :func:`joint_choice` and
-    :func:`models.kernels.battery_backward`.
-    """
-    n_steps = g.shape[0]
-    n_e, n_v = e_soe.shape[0], v_soe.shape[0]
-    n_r = terminal.shape[3]
-    e_grid = np.array([e_soe[0], 1.0 / (e_soe[1] - e_soe[0]) if n_e > 1 else 1.0])
-    v_grid = np.array([v_soe[0], 1.0 / (v_soe[1] - v_soe[0]) if n_v > 1 else 1.0])
-    value = terminal.copy()
-    for k in range(n_steps - 1, -1, -1):
-        _expectations(
-            value, arrive[k], e_idx, e_w, v_idx, v_w, depart_cost, trip_idx, trip_w,
-            w_conn[k], w_away[k], w_depart[k],
-        )  # fmt: skip
-        new = np.empty_like(value)
-        for a in prange(n_e):
-            for j in range(n_v):
-                for layer in range(2):
-                    for r in range(n_r):
-                        new[a, j, layer, r] = joint_choice(
-                            k, e_soe[a], v_soe[j], layer, r, law_ue[k, a], law_uv[k, j], levels,
-                            g, g_first, g_spacing, w_conn[k], w_away[k], w_depart[k], leave[k],
-                            fractions[k], fraction_weights[k], e_grid, v_grid, ess, ev, shift,
-                            dt_h,
-                        )[0]  # fmt: skip
-        value = new
-    value0[:] = value
 
 
 # --------------------------------------------------------------------------- the policy
@@ -357,13 +117,8 @@ class JointPolicy:
     """... and weights ``(K, G)``."""
     value0: np.ndarray
     """Cost-to-go at ``k = 0`` over the joint grid, ``(S_e, S_v, 2, R+1)`` [$]."""
-    grids: np.ndarray
-    """``[[ESS first, 1/spacing], [EV first, 1/spacing]]``."""
-    devices: np.ndarray
-    """``[ESS row, EV row]`` of ``[soe_min, soe_max, P_c, P_d, η, κ]``."""
-    shift: np.ndarray
-    """``[window start, window end, power kW]``."""
-    dt_h: float
+    devices: DeviatorDevices
+    """The deviator's batteries, shiftable appliance, step, set-points tried and SoE grids."""
 
     def act(
         self, k: int, ess_soe: float, ev_soe: float, connected: bool, left: int,
@@ -376,16 +131,16 @@ class JointPolicy:
         controllable setting minimises ``f_k`` given the other devices' exchange.
         """
         layer = CONNECTED if (self.has_ev and connected) else AWAY
-        _, ue, uv, run = joint_choice(
-            k, ess_soe, ev_soe if self.has_ev else 0.0, layer, left, law_ue, law_uv,
-            np.linspace(-1.0, 1.0, CONTROL_LEVELS), self.stage, self.grid[0], self.grid[1],
+        state = JointState(k, ess_soe, ev_soe if self.has_ev else 0.0, layer, left)
+        step = StepContinuation(
             self.w_conn[k], self.w_away[k], self.w_depart[k], float(self.leave[k]),
-            self.fractions[k], self.fraction_weights[k], self.grids[0], self.grids[1],
-            self.devices[0], self.devices[1], self.shift, self.dt_h,
+            self.fractions[k], self.fraction_weights[k],
         )  # fmt: skip
-        ess, ev = self.devices
-        c = self.dt_h * (
-            grid_power(ue, ess[2], ess[3]) + grid_power(uv, ev[2], ev[3]) + run * self.shift[2]
+        stage = StageTable(self.stage, *self.grid)
+        _, ue, uv, run = joint_choice(state, law_ue, law_uv, stage, step, *self.devices)
+        dev = self.devices
+        c = dev.grid.dt_h * (
+            grid_power(dev.ess, ue) + grid_power(dev.ev, uv) + run * dev.shift.power_kw
         )
         points = self.grid[0] + self.grid[1] * np.arange(self.exchange.shape[1])
         bill = np.interp(c + self.ctrl_energy[k], points, self.exchange[k])
@@ -404,14 +159,6 @@ class JointDeviation:
     def policy(self, has_ev: bool) -> JointPolicy:
         """The policy of a deviator that owns an EV or not."""
         return self.with_ev if has_ev else self.without_ev
-
-
-def _battery_row(device, soe: np.ndarray) -> np.ndarray:
-    return np.array(
-        [soe[0], soe[-1], device.charge_kw, device.discharge_kw, device.efficiency,
-         device.degradation],
-        dtype=float,
-    )  # fmt: skip
 
 
 def exchange_cost(
@@ -444,6 +191,47 @@ def sampled_grid_price(game: Game, k: int, at: pd.DataFrame) -> np.ndarray | Non
     if game.wholesale is None or "p_grid" not in at:
         return None
     return at["p_grid"].to_numpy()
+
+
+def _ev_tables(game: Game, has_ev: bool) -> tuple[np.ndarray, RowMap, EVTrips, np.ndarray]:
+    """``(SoE grid, noise map, trips, end-of-day penalty)`` of the deviator's EV.
+
+    Without an EV: one dummy point, always away, never arriving, costing nothing.
+    """
+    if has_ev:
+        v = game.ev
+        return v.soe, v.tables.noise, v.tables.trips, v.terminal
+    k_steps = game.steps
+    stay = RowMap(np.zeros((1, 1), np.int64), np.ones((1, 1)))
+    trips = EVTrips(
+        depart=np.zeros(k_steps),
+        leave_at=np.ones((k_steps, 1)),
+        leave_w=np.ones((k_steps, 1)),
+        depart_cost=np.zeros(1),
+        trip=stay,
+        arrive=np.zeros(k_steps),
+    )
+    return np.zeros(1), stay, trips, np.zeros(1)
+
+
+def _deviator_devices(game: Game, v_soe: np.ndarray) -> DeviatorDevices:
+    """The deviator's batteries and shiftable appliance, and its DP grid on ``v_soe``."""
+    e = game.ess
+    return DeviatorDevices(
+        ess=e.battery,
+        ev=game.ev.battery,
+        shift=ShiftableWindow(
+            *game.shiftable_window, float(game.config.household.shiftable.power_kw)
+        ),
+        grid=JointGrid(
+            dt_h=game.dt_h,
+            levels=np.linspace(-1.0, 1.0, CONTROL_LEVELS),
+            ess_first=float(e.soe[0]),
+            ess_inv_spacing=1.0 / e.spacing,
+            ev_first=float(v_soe[0]),
+            ev_inv_spacing=1.0 / float(v_soe[1] - v_soe[0]) if len(v_soe) > 1 else 1.0,
+        ),
+    )
 
 
 def joint_policy(
@@ -505,20 +293,10 @@ def joint_policy(
     e = game.ess
     n_r = game.shiftable_quanta + 1
     quantum = hh.shiftable.power_kw * dt
+    v_soe, v_noise, v_trips, term_v = _ev_tables(game, has_ev)
     if has_ev:
-        v = game.ev
-        v_soe, v_idx, v_w = v.soe, v.noise_idx, v.noise_w
-        leave, fractions, fraction_weights = v.depart, v.leave_at, v.leave_w
-        depart_cost, trip_idx, trip_w, arrive = v.depart_cost, v.trip_idx, v.trip_w, v.arrive
-        term_v = v.terminal
         law_uv = np.ascontiguousarray(law_policy.ev[p])
-    else:  # one dummy EV point, always away, never arriving, costing nothing
-        v_soe = np.zeros(1)
-        v_idx, v_w = np.zeros((1, 1), np.int64), np.ones((1, 1))
-        leave, arrive = np.zeros(k_steps), np.zeros(k_steps)
-        fractions, fraction_weights = np.ones((k_steps, 1)), np.ones((k_steps, 1))
-        depart_cost, trip_idx, trip_w = np.zeros(1), np.zeros((1, 1), np.int64), np.ones((1, 1))
-        term_v = np.zeros(1)
+    else:
         law_uv = np.zeros((k_steps, 1))
     terminal = np.broadcast_to(
         e.terminal[:, None, None, None]
@@ -530,23 +308,27 @@ def joint_policy(
     w_conn, w_away, w_depart = np.empty(shape), np.empty(shape), np.empty(shape)
     value0 = np.empty((len(e.soe), len(v_soe), 2, n_r))
     law_ue = np.ascontiguousarray(law_policy.ess[p])
-    devices = np.stack([_battery_row(hh.ess, e.soe), _battery_row(hh.ev, game.ev.soe)])
-    shift = np.array([*game.shiftable_window, hh.shiftable.power_kw], dtype=float)
+    devices = _deviator_devices(game, v_soe)
     grid = (float(lo), h)
     joint_backward(
-        np.ascontiguousarray(g), grid[0], grid[1], law_ue, law_uv,
-        np.linspace(-1.0, 1.0, CONTROL_LEVELS), e.soe, v_soe, devices[0], devices[1], shift, dt,
-        e.noise_idx, e.noise_w, v_idx, v_w, leave, fractions, fraction_weights,
-        depart_cost, trip_idx, trip_w, arrive, np.ascontiguousarray(terminal), w_conn, w_away,
-        w_depart, value0,
-    )  # fmt: skip
-    grids = np.array(
-        [
-            [e.soe[0], 1.0 / e.spacing],
-            [v_soe[0], 1.0 / (v_soe[1] - v_soe[0]) if len(v_soe) > 1 else 1.0],
-        ]
+        StageTable(np.ascontiguousarray(g), *grid),
+        law_ue,
+        law_uv,
+        *devices,
+        JointTransitions(
+            ess_soe=e.soe,
+            ev_soe=v_soe,
+            ess_noise=e.tables.noise,
+            ev_noise=v_noise,
+            ev_trips=v_trips,
+            terminal=np.ascontiguousarray(terminal),
+        ),
+        w_conn,
+        w_away,
+        w_depart,
+        value0,
     )
     return JointPolicy(
-        has_ev, f, g, grid, u_c, e_c, cc.discomfort * dt, w_conn, w_away, w_depart, leave,
-        fractions, fraction_weights, value0, grids, devices, shift, dt,
+        has_ev, f, g, grid, u_c, e_c, cc.discomfort * dt, w_conn, w_away, w_depart,
+        v_trips.depart, v_trips.leave_at, v_trips.leave_w, value0, devices,
     )  # fmt: skip

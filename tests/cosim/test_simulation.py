@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.sim.hems import feasible, grid_power, law_control, stored_change
+from cosim.sim.hems import law_control
 from cosim.sim.population import draw_ev_schedule, init_population
 from cosim.sim.simulation import SimulationResult, price_error, simulate, simulate_and_save
+from models.battery import feasible, grid_power, stored_change
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.feedback import FeedbackLaw
@@ -97,7 +98,7 @@ def test_ev_departure_off_the_grid_is_logged_and_its_partial_step_is_exact(equil
     schedule = draw_ev_schedule(game, population, seed, day=0)
     drawn = dict(zip(schedule.households.tolist(), schedule.departure_h.tolist(), strict=True))
     law = FeedbackLaw.from_equilibrium(equilibrium)
-    ev = game.config.household.ev
+    ev = game.ev.battery
     dt = game.dt_h
     departures = res.events[res.events["kind"] == "departure"]
     assert sorted(departures["household"]) == sorted(drawn)
@@ -109,24 +110,18 @@ def test_ev_departure_off_the_grid_is_logged_and_its_partial_step_is_exact(equil
         rows = res.trajectories[res.trajectories["household"] == i].set_index("step")
         before = rows.loc[step - 1, "ev_soe_kwh"]
         u = feasible(
+            ev,
             law_control(law.ev[population.cluster[i], step], *law.ev_grid[:2], before),
             before,
-            game.ev.soe[0],
-            game.ev.soe[-1],
-            ev.charge_kw,
-            ev.discharge_kw,
-            ev.efficiency,
             dt,
         )
         hours = t - step * dt
         # the SoE at departure and the meter's energy are the law's control over the
         # connected part of the step, exactly
-        expected_soe = before + stored_change(
-            u, ev.charge_kw, ev.discharge_kw, ev.efficiency, hours
-        )
+        expected_soe = before + stored_change(ev, u, hours)
         assert event["soe_kwh"] == pytest.approx(expected_soe, abs=1e-12)
         assert rows.loc[step, "ev_energy_kwh"] == pytest.approx(
-            grid_power(u, ev.charge_kw, ev.discharge_kw) * hours, abs=1e-12
+            grid_power(ev, u) * hours, abs=1e-12
         )
 
 

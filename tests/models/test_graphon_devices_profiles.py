@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import devices, graphon, profiles
+from models import battery, devices, graphon, profiles
+from models.battery import Battery
 
 
 @given(m=st.integers(1, 40), seed=st.integers(0, 2**32 - 1), alpha=st.floats(0.0, 10.0))
@@ -69,15 +70,17 @@ def test_positive_part_mean_matches_monte_carlo():
 
 def test_battery_moves_respect_bounds_and_efficiency():
     soe = np.linspace(1.0, 10.0, 19)
-    lo, hi = devices.battery_control_bounds(soe, 1.0, 10.0, 3.0, 3.0, 0.9, 0.5)
+    bat = Battery(1.0, 10.0, 3.0, 3.0, 0.9, degradation=0.0, noise_kwh=0.0)
+    lo = np.array([battery.feasible(bat, -1.0, b, 0.5) for b in soe])
+    hi = np.array([battery.feasible(bat, 1.0, b, 0.5) for b in soe])
     assert np.all((lo >= -1) & (lo <= 0) & (hi >= 0) & (hi <= 1))
     for u in (lo, hi):
-        after = soe + devices.battery_energy_change(u, 3.0, 3.0, 0.9, 0.5)
+        after = soe + np.array([battery.stored_change(bat, x, 0.5) for x in u])
         assert np.all((after >= 1.0 - 1e-12) & (after <= 10.0 + 1e-12))
     # a round trip of 1 kWh from the grid returns 0.81 kWh
-    stored = devices.battery_energy_change(np.array(1 / 3), 3.0, 3.0, 0.9, 1.0)
+    stored = battery.stored_change(bat, 1 / 3, 1.0)
     assert stored == pytest.approx(0.9)
-    drawn = devices.battery_energy_change(np.array(-0.9 * 0.9 / 3), 3.0, 3.0, 0.9, 1.0)
+    drawn = battery.stored_change(bat, -0.9 * 0.9 / 3, 1.0)
     assert drawn == pytest.approx(-0.9)
 
 
