@@ -108,3 +108,37 @@ def test_the_site_builds_without_a_warning(tmp_path: Path) -> None:
     assert "WARNING" not in done.stderr, done.stderr
     for page in ("cli", "scenario-reference", "api", "tutorial"):
         assert (tmp_path / page / "index.html").exists(), page
+
+
+def _equation_table_names() -> list[str]:
+    """Dotted names in the tables of docs/model.md's "Where each equation is implemented"."""
+    text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
+    section = text.split("## Where each equation is implemented", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| (") or "Theorem" in line]
+    return sorted(
+        {name for row in rows for name in re.findall(r"`((?:cosim|models|market)\.[\w.]+)`", row)}
+    )
+
+
+def test_the_equation_table_names_code_that_exists():
+    import importlib
+
+    names = _equation_table_names()
+    assert len(names) >= 30  # both papers' tables were read
+    missing = []
+    for name in names:
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[cut:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                missing.append(name)
+            break
+        else:
+            missing.append(name)
+    assert not missing, f"docs/model.md names code that does not exist: {missing}"
