@@ -397,7 +397,10 @@ class CoSimulation(mesa.Model):
         pv_kw: np.ndarray,
         load_kw: np.ndarray,
     ) -> None:
-        """The compiled control step with the given law tables (one row per cluster index)."""
+        """The compiled control step with the given law tables.
+
+        The tables hold one row per law; ``cluster`` is the row each household applies.
+        """
         pop, law, prm = self.population, self.law, self.kernel_params
         hems.control_step(
             step,
@@ -405,7 +408,7 @@ class CoSimulation(mesa.Model):
             self.seed,
             self.dt_h,
             cluster,
-            hems.LawTables(
+            hems.KernelLaw(
                 ess=ess_law,
                 ess_first=law.ess_grid.first,
                 ess_spacing=law.ess_grid.spacing,

@@ -195,8 +195,8 @@ class HouseholdParams(NamedTuple):
     """Mean base load of each cluster at this step [kW], ``(M,)``."""
 
 
-class LawTables(NamedTuple):
-    """The feedback law as the kernel reads it, one row per cluster index."""
+class KernelLaw(NamedTuple):
+    """The law tables with their SoE grids, as the compiled kernel reads them (one row per law)."""
 
     ess: np.ndarray
     """ESS control at the SoE grid points, ``(M, K, S)``."""
@@ -244,7 +244,7 @@ def control_step(
     seed: int,
     dt_h: float,
     cluster: np.ndarray,
-    law: LawTables,
+    law: KernelLaw,
     params: HouseholdParams,
     state: HouseholdState,
     energy: np.ndarray,

@@ -234,6 +234,45 @@ def _deviator_devices(game: Game, v_soe: np.ndarray) -> DeviatorDevices:
     )
 
 
+def _stage_costs(
+    game: Game, mode: Mode, p: int, rows: pd.DataFrame, households: int, law_ctrl: np.ndarray
+) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The deviator's stage cost tables: ``f_k`` on the exchange grid, ``g_k`` on the
+    controlled-exchange grid with the controllable setting minimised inside.
+
+    Returns ``(lo, h, f, g, u_c, e_c)``: the grid's first point and spacing
+    [kWh], ``f`` ``(K, X)``, ``g`` ``(K, C)``, the controllable settings
+    considered ``u_c`` ``(K, U)`` (the law's last) and their energies ``e_c``.
+    """
+    hh = game.config.household
+    dt = game.dt_h
+    k_steps = game.steps
+    cc = hh.controllable
+    ctrl_kw = cc.duty * cc.power_kw
+    h = STAGE_SPACING_KWH
+    lo = -dt * (hh.ess.discharge_kw + hh.ev.discharge_kw)
+    n_c = (
+        int(np.ceil(dt * (hh.ess.charge_kw + hh.ev.charge_kw + hh.shiftable.power_kw) / h - lo / h))
+        + 2
+    )
+    n_x = n_c + int(np.ceil(2.0 * ctrl_kw * dt / h)) + 1
+    x = lo + h * np.arange(n_x)
+    f = np.stack([exchange_cost(game, mode, p, k, rows, households, x) for k in range(k_steps)])
+    u_c = np.concatenate(
+        [np.broadcast_to(np.linspace(-1.0, 1.0, CTRL_LEVELS), (k_steps, CTRL_LEVELS)),
+         law_ctrl[:, None]],
+        axis=1,
+    )  # fmt: skip
+    e_c = ctrl_kw * (1.0 + u_c) * dt
+    pos = (e_c[:, None, :] / h) + np.arange(n_c)[None, :, None]  # c_j + e_c on the x grid
+    j = np.minimum(np.floor(pos).astype(np.int64), n_x - 2)
+    w = pos - j
+    k_idx = np.arange(k_steps)[:, None, None]
+    bills = (1.0 - w) * f[k_idx, j] + w * f[k_idx, j + 1]
+    g = np.min(bills + cc.discomfort * dt * u_c[:, None, :] ** 2, axis=2)  # (K, C)
+    return lo, h, f, g, u_c, e_c
+
+
 def joint_policy(
     game: Game,
     mode: Mode,
@@ -266,29 +305,8 @@ def joint_policy(
     dt = game.dt_h
     k_steps = game.steps
     cc = hh.controllable
-    ctrl_kw = cc.duty * cc.power_kw
-    h = STAGE_SPACING_KWH
-    lo = -dt * (hh.ess.discharge_kw + hh.ev.discharge_kw)
-    n_c = (
-        int(np.ceil(dt * (hh.ess.charge_kw + hh.ev.charge_kw + hh.shiftable.power_kw) / h - lo / h))
-        + 2
-    )
-    n_x = n_c + int(np.ceil(2.0 * ctrl_kw * dt / h)) + 1
-    x = lo + h * np.arange(n_x)
-    f = np.stack([exchange_cost(game, mode, p, k, rows, households, x) for k in range(k_steps)])
     law_ctrl = np.asarray(law_policy.controllable[p], dtype=float)
-    u_c = np.concatenate(
-        [np.broadcast_to(np.linspace(-1.0, 1.0, CTRL_LEVELS), (k_steps, CTRL_LEVELS)),
-         law_ctrl[:, None]],
-        axis=1,
-    )  # fmt: skip
-    e_c = ctrl_kw * (1.0 + u_c) * dt
-    pos = (e_c[:, None, :] / h) + np.arange(n_c)[None, :, None]  # c_j + e_c on the x grid
-    j = np.minimum(np.floor(pos).astype(np.int64), n_x - 2)
-    w = pos - j
-    k_idx = np.arange(k_steps)[:, None, None]
-    bills = (1.0 - w) * f[k_idx, j] + w * f[k_idx, j + 1]
-    g = np.min(bills + cc.discomfort * dt * u_c[:, None, :] ** 2, axis=2)  # (K, C)
+    lo, h, f, g, u_c, e_c = _stage_costs(game, mode, p, rows, households, law_ctrl)
 
     e = game.ess
     n_r = game.shiftable_quanta + 1

@@ -30,7 +30,7 @@ def hems_step(soe: np.ndarray, u: np.ndarray, ev_soe: np.ndarray, ev_u: np.ndarr
     def table(control: np.ndarray) -> np.ndarray:  # read at its first point, below every SoE
         return np.ascontiguousarray(np.repeat(control[:, None, None], 2, axis=2))
 
-    law = hems.LawTables(
+    law = hems.KernelLaw(
         ess=table(u), ess_first=100.0, ess_spacing=1.0, ev=table(ev_u), ev_first=100.0,
         ev_spacing=1.0, shiftable_run=np.zeros((n, 1, 1)), controllable=np.zeros((n, 1)),
     )  # fmt: skip
