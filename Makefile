@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# what ruff checks and formats (mypy's packages are in pyproject.toml)
+CODE   := cosim cosim_cli models market tests benchmarks scenarios
 
 .PHONY: run test lint bench docs clean
 
@@ -25,14 +27,17 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/cosim run scenarios/default.toml --out results/default
 
-## test: lint and run the test suite (warnings are errors)
+## test: lint, format check, type check, and the test suite (warnings are errors)
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check cosim cosim_cli models market tests benchmarks scenarios
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cosim cosim_cli models market tests benchmarks scenarios
-	$(BIN)/ruff format --check cosim cosim_cli models market tests benchmarks scenarios
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy
 
 ## docs: the documentation site in site/ (mkdocs --strict: any warning fails the build)
 docs: $(VENV)/.installed-docs

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from cosim.scenario.game import LoadedScenario, load_scenario
 from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario, with_overrides
-from cosim.studies.epsilon import INFO_LOCAL, LawUnderTest
+from cosim.studies.epsilon import LawUnderTest
 from cosim.studies.epsilon_study import run_study
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
@@ -167,7 +167,7 @@ def estimate_epsilon_nash(
     mode: Mode | str | None = None,
     law: Literal["gmfg", "flat"] = "gmfg",
     build_reps: int | None = None,
-    info: Literal["local", "full"] = INFO_LOCAL,
+    info: Literal["local", "full"] = "local",
     workers: int = 1,
     progress: bool = False,
 ) -> EpsilonStudy:

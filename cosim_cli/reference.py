@@ -9,6 +9,7 @@ pydantic configuration classes (their descriptions, defaults and rules).
 from __future__ import annotations
 
 import argparse
+import builtins
 import datetime as dt
 import re
 import types
@@ -154,7 +155,7 @@ class FieldDoc:
     """Constraints beyond the type (bounds, lengths); empty when none."""
     description: str
     """The field's description, with its unit."""
-    owner: type[BaseModel]
+    owner: builtins.type[BaseModel]  # ``type`` alone would name the field above
     """The configuration class that declares the field."""
     name: str
     """The field's name in ``owner``."""

@@ -126,7 +126,7 @@ def smooth_clip(
 
 def price_curve(
     aggregate: np.ndarray,
-    grid_price: np.ndarray,
+    grid_price: np.ndarray | float,
     network_charge: np.ndarray | float,
     slope: np.ndarray | float,
     floor: float,

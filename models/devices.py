@@ -8,6 +8,8 @@ stored energy, power at the meter, bounds — is :mod:`models.battery`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -28,13 +30,13 @@ def terminal_penalty(
     return linear * smooth_shortfall(short, width) + quadratic * np.maximum(short, 0.0) ** 2
 
 
-def departure_penalty(soe: np.ndarray, target: float, weight: float) -> np.ndarray:
+def departure_penalty(soe: np.ndarray | float, target: float, weight: float) -> np.ndarray:
     """Penalty on an EV leaving below its target, ``c·(target − b)₊²`` [$] (the paper's α)."""
     return weight * np.maximum(target - np.asarray(soe, dtype=float), 0.0) ** 2
 
 
 def uniform_window_hazard(
-    window: tuple[float, float], step_hours: np.ndarray, dt_h: float
+    window: Sequence[float], step_hours: np.ndarray, dt_h: float
 ) -> np.ndarray:
     """Per-step hazard of an event whose time is ``U(window)`` [h].
 

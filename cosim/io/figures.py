@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from models.coupling import WholesaleLink
 from models.equilibrium import EquilibriumResult
 from models.game import game_rng
 
@@ -44,6 +45,7 @@ def plot_densities(
     game = result.game
     shares = game.clusters.shares
     ev_weight = shares * game.clusters.ev_share
+    ess_density, ev_density, ev_away_density = _densities(result)
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     for hour in hours:
         k = _step(result, hour)
@@ -52,9 +54,9 @@ def plot_densities(
         axes[0, 0].hist(z, bins=80, density=True, histtype="step", label=label)
         if np.any(pv > 0):
             axes[0, 1].hist(pv[pv > 0], bins=80, density=True, histtype="step", label=label)
-        ess = shares @ result.flow.ess_density[:, k, :] / game.ess.spacing
+        ess = shares @ ess_density[:, k, :] / game.ess.spacing
         axes[1, 0].plot(game.ess.soe, ess, label=label)
-        ev = ev_weight @ (result.flow.ev_density[:, k, :] + result.flow.ev_away_density[:, k, :])
+        ev = ev_weight @ (ev_density[:, k, :] + ev_away_density[:, k, :])
         axes[1, 1].plot(game.ev.soe, ev / (ev_weight.sum() * game.ev.spacing), label=label)
     titles = (
         ("Base load [kW]", "PV output when producing [kW]"),
@@ -116,9 +118,10 @@ def plot_generic_agent(result: EquilibriumResult, path: Path) -> None:
         f"${result.cost[p]:.2f}"
     )
     t = np.append(hours, hours[-1] + game.dt_h)
-    ess_mean = flow.ess_density[p] @ game.ess.soe
-    connected = flow.ev_density[p].sum(axis=1)
-    ev_mean = (flow.ev_density[p] + flow.ev_away_density[p]) @ game.ev.soe
+    ess_density, ev_density, ev_away_density = _densities(result)
+    ess_mean = ess_density[p] @ game.ess.soe
+    connected = ev_density[p].sum(axis=1)
+    ev_mean = (ev_density[p] + ev_away_density[p]) @ game.ev.soe
     bottom.plot(t, ess_mean, label="ESS mean SoE [kWh]")
     bottom.plot(t, ev_mean, label="EV mean SoE [kWh]")
     bottom.set_ylabel("state of energy [kWh]")
@@ -217,7 +220,7 @@ def plot_lmp_and_cluster_prices(sim, result: EquilibriumResult, path: Path) -> N
     wholesale link; prices in $/kWh, the LMP with the retail adder (``p_G``).
     """
     game = result.game
-    link = game.wholesale
+    link = _link(result)
     days = len(sim.wholesale) // game.steps
     hours = sim.wholesale["step"].to_numpy() * game.dt_h
     realised = sim.aggregates.pivot(index="step", columns="cluster", values="p_stage").to_numpy()
@@ -276,7 +279,7 @@ def plot_system_load(sim, result: EquilibriumResult, path: Path) -> None:
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
-    ax.set_title(f"{result.game.wholesale.households:,} households against the system's load")
+    ax.set_title(f"{_link(result).households:,} households against the system's load")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -298,3 +301,18 @@ def simulation_figures(sim, result: EquilibriumResult, directory: Path) -> list[
         plot_lmp_and_cluster_prices(sim, result, paths[2])
         plot_system_load(sim, result, paths[3])
     return paths
+
+
+def _densities(result: EquilibriumResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ESS, EV (connected) and EV (away) densities ``(M, K+1, S)`` of an equilibrium."""
+    flow = result.flow
+    if flow.ess_density is None or flow.ev_density is None or flow.ev_away_density is None:
+        raise ValueError("this equilibrium was kept without its densities: nothing to plot")
+    return flow.ess_density, flow.ev_density, flow.ev_away_density
+
+
+def _link(result: EquilibriumResult) -> WholesaleLink:
+    """The game's wholesale link (the LMP figures need one)."""
+    if result.game.wholesale is None:
+        raise ValueError("this game has no [wholesale] link: no LMP to plot")
+    return result.game.wholesale

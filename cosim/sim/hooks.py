@@ -212,10 +212,10 @@ def build_law_tables(
         rows = np.stack([np.asarray(getattr(row, name)) for row in given])
         return np.ascontiguousarray(np.concatenate([getattr(law, name), rows]))
 
-    row = cluster.copy()
-    row[households] = m + np.arange(len(households))
+    row_of = cluster.copy()
+    row_of[households] = m + np.arange(len(households))
     tables = LawTables(
-        row,
+        row_of,
         extend("ess"),
         extend("ev"),
         extend("shiftable_run"),

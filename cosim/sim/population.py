@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,7 +107,12 @@ def draw_ev_schedule(game: Game, population: Population, seed: int, day: int) ->
     start = 24.0 * day
     return EVSchedule(
         households=owners,
-        departure_h=start + rng.uniform(*ev.departure_window_h, size=m),
-        arrival_h=start + rng.uniform(*ev.arrival_window_h, size=m),
+        departure_h=start + rng.uniform(*_window(ev.departure_window_h), size=m),
+        arrival_h=start + rng.uniform(*_window(ev.arrival_window_h), size=m),
         trip_kwh=np.maximum(rng.normal(ev.trip_kwh_mean, ev.trip_kwh_std, size=m), 0.0),
     )
+
+
+def _window(hours: Sequence[float]) -> tuple[float, float]:
+    """A ``[from, to]`` window of the scenario [h] as the pair ``Generator.uniform`` takes."""
+    return float(hours[0]), float(hours[1])

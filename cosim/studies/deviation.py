@@ -8,12 +8,17 @@ needs. The aggregators, books and prices still count it in its own cluster.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cosim.sim import hems
 from cosim.sim.engine import CoSimulation
 from cosim.sim.hooks import HouseholdLaw, LawRow, Observer
 from cosim.studies.joint_deviation import JointDeviation
+from market.pricing import Mode
+from models.feedback import FeedbackLaw
+from models.game import Game
 
 
 class TableDeviation(HouseholdLaw):
@@ -128,13 +133,17 @@ class DeviationSimulation(CoSimulation):
 
     def __init__(
         self,
-        *args,
+        game: Game,
+        law: FeedbackLaw,
+        mode: Mode | str,
+        households: np.ndarray,
+        *,
         deviator: int | None = None,
         deviation: np.ndarray | None = None,
         joint: JointDeviation | None = None,
         watch: np.ndarray | None = None,
         full: tuple[np.ndarray, np.ndarray] | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         self.deviator = deviator
         self.watching = WatchedEnergies(watch)
@@ -148,7 +157,9 @@ class DeviationSimulation(CoSimulation):
         elif deviation is not None:
             own = TableDeviation(deviation)
         laws = {deviator: own} if deviator is not None and own is not None else {}
-        super().__init__(*args, household_laws=laws, observers=observers, **kwargs)
+        super().__init__(
+            game, law, mode, households, household_laws=laws, observers=observers, **kwargs
+        )
 
     @property
     def watch(self) -> np.ndarray:

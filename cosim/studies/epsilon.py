@@ -206,8 +206,10 @@ class EpsilonEstimate:
     households: np.ndarray
     gaps: pd.DataFrame
     """Per (replication, cluster): ``j_law``, ``j_dev``, ``gap``, cluster mean cost, ``j_inf``."""
-    summary: dict[str, float]
-    deviations: np.ndarray | FullInformationTables
+    summary: dict[str, float | str]
+    """ε_N with its CI, ``J^N − J^∞``, the price error (:func:`summarise_gaps`)."""
+    deviations: list[JointDeviation] | FullInformationTables
+    """The deviators' policies: joint best responses (local) or ESS tables (full)."""
 
 
 def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> None:
@@ -285,6 +287,7 @@ def estimate_epsilon_nash(
         description=f"N/cluster={hh[0]} build",
         dask_processes=dask_processes,
     ).table
+    tables: FullInformationTables | list[JointDeviation]
     if info == INFO_FULL:
         tables = ess_best_response_full(law, samples, hh)
     elif info == INFO_LOCAL:

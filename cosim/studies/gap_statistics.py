@@ -21,7 +21,7 @@ def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
 
 def summarise_gaps(
     gaps: pd.DataFrame, shares: np.ndarray, info: str = INFO_LOCAL
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """ε_N (max over clusters of the mean paired gap) with its CI, ``J^N − J^∞``, price error."""
     per = {p: mean_ci(g["gap"].to_numpy()) for p, g in gaps.groupby("cluster")}
     worst = max(per, key=lambda p: per[p][0])
@@ -67,14 +67,12 @@ def fit_rate(
         return out
     x = np.log(np.asarray(sizes, dtype=float)[keep])
     out["slope"] = float(np.polyfit(x, np.log([eps(tables[i]) for i in keep]), 1)[0])
-    slopes = []
+    slopes: list[float] = []
     grouped = [dict(tuple(tables[i].groupby("replication"))) for i in keep]
     for _ in range(boot):
-        ys = []
-        for g in grouped:
-            reps = rng.choice(list(g), size=len(g))
-            ys.append(eps(pd.concat([g[r] for r in reps])))
-        ys = np.asarray(ys)
+        ys = np.array(
+            [eps(pd.concat([g[r] for r in rng.choice(list(g), size=len(g))])) for g in grouped]
+        )
         if np.all(ys > 0):
             slopes.append(np.polyfit(x, np.log(ys), 1)[0])
     if slopes:

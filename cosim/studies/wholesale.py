@@ -318,7 +318,8 @@ class ExperimentResult:
                     "learners": rep.learners,
                 }
             )
-        np.savez_compressed(directory / "records.npz", **arrays)
+        # numpy's stub reads **arrays as if it could hold allow_pickle (a bool)
+        np.savez_compressed(directory / "records.npz", **arrays)  # type: ignore[arg-type]
         info = {
             "scenario": self.scenario.model_dump(mode="json"),
             "seconds": self.seconds,
