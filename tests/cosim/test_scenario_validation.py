@@ -419,3 +419,12 @@ def _reject_constant(name: str) -> float:
 def test_json_output_is_strict_json_for_a_nan_value(capsys: pytest.CaptureFixture[str]):
     assert main(["validate", str(BAD_DIR / "nan_step.toml"), "--json"]) == 2
     json.loads(capsys.readouterr().out, parse_constant=_reject_constant)
+
+
+@pytest.mark.parametrize("horizon", ["24.0", "5e-324"])
+def test_a_subnormal_step_is_refused_in_one_line(tmp_path, capsys, horizon):
+    path = tmp_path / "subnormal.toml"
+    path.write_text(f"[time]\ndt_h = 5e-324\nhorizon_h = {horizon}\n")
+    assert main(["validate", str(path)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith(f"{path}: time.")
