@@ -16,11 +16,13 @@ that breaks any is refused with a :class:`ConfigError` listing all of them.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic_core import PydanticCustomError
 
 #: Tags of the union branches; they appear in pydantic's error locations and are
 #: removed from the paths shown to users (they cannot be TOML keys by accident).
@@ -127,3 +129,21 @@ def timezone_violations(path: str, name: str) -> list[Violation]:
     except Exception:  # zoneinfo raises several kinds: not found, a folder, a bad key
         return [Violation(path, name, "unknown IANA time zone")]
     return []
+
+
+#: A result name: one path component of letters, digits, ``.``, ``_`` and ``-``.
+_RESULT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _result_name(value: str) -> str:
+    if not _RESULT_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "result_name",
+            "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit (it names the result folder)",
+        )
+    return value
+
+
+#: A scenario's name, safe as the name of its result folder (never ``..`` nor a path).
+ResultName = Annotated[str, AfterValidator(_result_name)]

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from market.schema import Frozen
+from market.schema import Frozen, ResultName
 
 __all__ = [
     "DemandConfig",
@@ -41,7 +41,9 @@ Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 class WholesaleInfo(Frozen):
     """What the experiment is."""
 
-    name: str = Field("wholesale", min_length=1, description="Short name, used in result folders.")
+    name: ResultName = Field(
+        "wholesale", description="Short name, used in result folders (letters, digits, . _ -)."
+    )
     description: str = Field("", description="One paragraph on what the experiment studies.")
 
 

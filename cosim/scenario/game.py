@@ -18,7 +18,14 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from market.schema import UNION_TAGS, ConfigError, Frozen, Violation, timezone_violations
+from market.schema import (
+    UNION_TAGS,
+    ConfigError,
+    Frozen,
+    ResultName,
+    Violation,
+    timezone_violations,
+)
 from models.config import GameConfig, PositiveFloat
 from models.validation import MAX_STEPS, game_violations, time_violations
 
@@ -41,7 +48,9 @@ __all__ = [
 class ScenarioInfo(Frozen):
     """What the scenario is."""
 
-    name: str = Field("scenario", min_length=1, description="Short name, used in result folders.")
+    name: ResultName = Field(
+        "scenario", description="Short name, used in result folders (letters, digits, . _ -)."
+    )
     description: str = Field("", description="One paragraph on what the scenario studies.")
 
 
