@@ -25,7 +25,7 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 
 ## run: the built-in default scenario end to end (three equilibria, finite-N simulation)
 run: $(VENV)/.installed
-	$(BIN)/cosim run scenarios/default.toml --out results/default
+	$(BIN)/cosim run scenarios/default.toml --out results/default --overwrite
 
 ## test: lint, format check, type check, and the test suite (warnings are errors)
 test: $(VENV)/.installed-test

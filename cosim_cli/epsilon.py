@@ -32,7 +32,13 @@ from cosim.studies.epsilon_study import (
     scenario_with_clusters,
     study_label,
 )
-from cosim_cli.output import EXIT_BAD_INPUT, EXIT_OK, emit
+from cosim_cli.output import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_out_arguments,
+    emit,
+    result_directory,
+)
 from market.pricing import Mode
 from models.game import build_game
 
@@ -79,7 +85,7 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         help="Dask backend: 'local' starts a LocalCluster, or a scheduler address tcp://HOST:PORT",
     )
-    parser.add_argument("--out", help="result directory (default: results/NAME-epsilon)")
+    add_out_arguments(parser, "results/NAME-epsilon")
     parser.add_argument(
         "--work",
         help="replication files, kept for resuming "
@@ -127,7 +133,7 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     mode = Mode(args.mode or scenario.simulation.mode)
     seed = scenario.seed if args.seed is None else args.seed
     build_reps = args.build_reps or args.reps
-    out = Path(args.out or f"results/{scenario.scenario.name}-epsilon")
+    out = result_directory(args, f"results/{scenario.scenario.name}-epsilon")
     summary: dict[str, object] = {
         "info": args.info,
         "deviation": DEVIATION[args.info],

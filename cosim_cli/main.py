@@ -20,7 +20,7 @@ import numpy as np
 
 from cosim.io import figures
 from cosim.io.cache import cached_equilibrium
-from cosim.io.results import atomic_directory, manifest, write_json
+from cosim.io.results import OutputDirectoryError, atomic_directory, manifest, write_json
 from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
 from cosim.sim.simulation import simulate_and_save
@@ -28,10 +28,13 @@ from cosim.studies.modes import mode_table
 from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
 from cosim_cli.output import (
+    EXIT_BAD_INPUT,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    add_out_arguments,
     emit,
     report_invalid,
+    result_directory,
     solve_with_progress,
 )
 from cosim_cli.wholesale import add_wholesale_parser
@@ -63,7 +66,7 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim solve``: the GMFG equilibrium of one mode, saved with figures."""
     scenario = loaded.scenario
     mode = Mode(args.mode)
-    out = Path(args.out or f"results/{scenario.scenario.name}-{mode}")
+    out = result_directory(args, f"results/{scenario.scenario.name}-{mode}")
     game = build_game(scenario, loaded.base_dir)
     result = solve_with_progress(game, mode)
     info = summary(result)
@@ -81,7 +84,7 @@ def cmd_solve(args: argparse.Namespace, loaded: LoadedScenario) -> int:
 def cmd_compare_modes(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim compare-modes``: stand-alone vs RPC-only vs CoC (seed 000 §4.3.1)."""
     scenario = loaded.scenario
-    out = Path(args.out or f"results/{scenario.scenario.name}")
+    out = result_directory(args, f"results/{scenario.scenario.name}-modes")
     game = build_game(scenario, loaded.base_dir)
     results = {
         mode: solve_with_progress(game, mode) for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC)
@@ -165,7 +168,7 @@ def _simulate(
 def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim simulate``: N finite households applying the law of the scenario's mode."""
     scenario = loaded.scenario
-    out = Path(args.out or f"results/{scenario.scenario.name}-simulation")
+    out = result_directory(args, f"results/{scenario.scenario.name}-simulation")
     game = build_game(scenario, loaded.base_dir)
     mode = Mode(scenario.simulation.mode)
     equilibrium, cached = cached_equilibrium(game, mode, Path(args.cache), solve_with_progress)
@@ -181,7 +184,7 @@ def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
 def cmd_run(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """``cosim run``: the three equilibria, the finite-N simulation, and a summary."""
     scenario = loaded.scenario
-    out = Path(args.out or f"results/{scenario.scenario.name}")
+    out = result_directory(args, f"results/{scenario.scenario.name}")
     game = build_game(scenario, loaded.base_dir)
     results = {}
     for mode in (Mode.STANDALONE, Mode.RPC, Mode.COC):
@@ -258,15 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=Mode.COC.value,
         help="trading mode: stand-alone, RPC-only or cluster-of-clusters (CoC)",
     )
-    solve.add_argument("--out", help="result directory (default: results/NAME-MODE)")
+    add_out_arguments(solve, "results/NAME-MODE")
     compare = add("compare-modes", cmd_compare_modes, "compare stand-alone, RPC-only and CoC costs")
-    compare.add_argument("--out", help="result directory (default: results/NAME)")
+    add_out_arguments(compare, "results/NAME-modes")
     for name, handler, text in (
         ("simulate", cmd_simulate, "simulate N finite households applying the GMFG law"),
         ("run", cmd_run, "solve the three modes, simulate the finite population, summarise"),
     ):
         p = add(name, handler, text)
-        p.add_argument("--out", help="result directory (default: results/NAME[-simulation])")
+        add_out_arguments(p, f"results/NAME{'-simulation' if name == 'simulate' else ''}")
         p.add_argument(
             "--cache",
             default="results/.equilibria",
@@ -302,6 +305,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cosim`` command; returns the exit status."""
     matplotlib.use("Agg")  # the command draws into files, never on a screen
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except OutputDirectoryError as exc:
+        print(f"cosim {args.command}: --out {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Load the scenario (reporting an invalid one) and run the sub-command."""
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
     try:

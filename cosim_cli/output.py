@@ -12,9 +12,11 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from tqdm import tqdm
 
+from cosim.io.results import check_output_directory
 from cosim.scenario.game import ScenarioError
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
@@ -92,3 +94,30 @@ def solve_with_progress(game: Game, mode: Mode) -> EquilibriumResult:
         return solve_equilibrium(game, mode, on_iteration=update)
     finally:
         close()
+
+
+def add_out_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--out DIR`` and ``--overwrite``, the options of every command that writes a result."""
+    parser.add_argument(
+        "--out",
+        help=f"result directory (default: {default}); a new or empty directory, or an "
+        "earlier result of this tool with --overwrite",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the earlier result in --out (never a directory holding other files)",
+    )
+
+
+def result_directory(args: argparse.Namespace, default: str) -> Path:
+    """The command's ``--out`` (or ``default``), checked before any work starts.
+
+    Raises
+    ------
+    cosim.io.results.OutputDirectoryError
+        When writing there could lose files this tool did not create.
+    """
+    out = Path(args.out or default)
+    check_output_directory(out, overwrite=args.overwrite)
+    return out

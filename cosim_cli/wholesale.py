@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -21,7 +20,13 @@ from cosim.scenario.game import ScenarioError
 from cosim.scenario.wholesale import load_wholesale_scenario, with_overrides
 from cosim.studies.wholesale import run_experiment, wholesale_manifest
 from cosim_cli.arguments import counted
-from cosim_cli.output import EXIT_OK, emit, report_invalid
+from cosim_cli.output import (
+    EXIT_OK,
+    add_out_arguments,
+    emit,
+    report_invalid,
+    result_directory,
+)
 
 
 def _lines(summary: dict) -> list[str]:
@@ -68,7 +73,7 @@ def cmd_wholesale(args: argparse.Namespace) -> int:
     runs_per_seed = 2 if storage else 1
     total = s.seeds * s.time.days * s.slots * runs_per_seed
     suffix = "-no-storage" if not storage else f"-{s.learning.learner}"
-    out = Path(args.out or f"results/{s.scenario.name}{suffix}")
+    out = result_directory(args, f"results/{s.scenario.name}{suffix}")
     bar = tqdm(total=total, desc="wholesale", unit="step", file=sys.stderr, disable=None)
 
     def update(_: int, residuals: dict) -> None:
@@ -104,7 +109,7 @@ def add_wholesale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     p.add_argument("--learner", choices=["dp", "rl"], help="overrides learning.learner")
     p.add_argument("--no-storage", action="store_true", help="only the run without storage")
     p.add_argument("--network", help="MATPOWER case file (overrides network.file)")
-    p.add_argument("--out", help="result directory (default: results/NAME-LEARNER)")
+    add_out_arguments(p, "results/NAME-LEARNER")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(handler=cmd_wholesale, own_scenario_format=True)
     return p

@@ -70,6 +70,65 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+#: Written into every manifest: how a result directory of this tool is recognised.
+TOOL = "prosumer-cosim"
+
+
+class OutputDirectoryError(ValueError):
+    """An output directory this tool must not write: it would lose files it did not create."""
+
+
+def is_result_directory(directory: Path) -> bool:
+    """Whether ``directory`` holds a result of this tool (its ``manifest.json`` says so).
+
+    Results written before the manifest named the tool are recognised by the
+    fields every manifest has had (``command`` and ``scenario_sha256``).
+    """
+    try:
+        found = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    if not isinstance(found, dict):
+        return False
+    return found.get("tool") == TOOL or {"command", "scenario_sha256"} <= found.keys()
+
+
+def check_output_directory(target: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse an output directory whose replacement would lose what this tool did not write.
+
+    Allowed: a directory that does not exist yet, an empty one, and — with
+    ``overwrite`` — an earlier result of this tool. Refused, with the reason:
+    the working directory or one of its parents, a file, a directory holding
+    anything else, and an earlier result without ``overwrite``.
+
+    Raises
+    ------
+    OutputDirectoryError
+        Naming the directory and the rule.
+    """
+    path = Path(target)
+    resolved = path.resolve()
+    here = Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise OutputDirectoryError(
+            f"{path}: is the working directory or one of its parents; "
+            "results go into a directory of their own"
+        )
+    if resolved.exists() and not resolved.is_dir():
+        raise OutputDirectoryError(f"{path}: is a file, not a directory")
+    if not resolved.is_dir() or not any(resolved.iterdir()):
+        return
+    if not is_result_directory(resolved):
+        raise OutputDirectoryError(
+            f"{path}: holds files that are not a result of {TOOL} (no manifest.json of ours); "
+            "choose a new or empty directory"
+        )
+    if not overwrite:
+        raise OutputDirectoryError(
+            f"{path}: holds an earlier result; pass --overwrite to replace it"
+        )
+
+
 def manifest(
     loaded: LoadedScenario | LoadedWholesale, command: str, extra: dict | None = None
 ) -> dict:
@@ -79,6 +138,7 @@ def manifest(
     """
     scenario = loaded.scenario
     return {
+        "tool": TOOL,
         "command": command,
         "scenario_name": scenario.scenario.name,
         "scenario_file": None if loaded.path is None else str(loaded.path),
@@ -97,9 +157,14 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``target`` only if the block succeeds.
 
     On an exception the temporary directory is removed and ``target`` is left
-    exactly as it was.
+    exactly as it was. Whether ``target`` may be replaced is the caller's
+    decision (:func:`check_output_directory`); this never replaces the working
+    directory, one of its parents or a file.
     """
     target = Path(target).resolve()
+    here = Path.cwd().resolve()
+    if target == here or target in here.parents or (target.exists() and not target.is_dir()):
+        raise OutputDirectoryError(f"{target}: not a directory this tool may replace")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:

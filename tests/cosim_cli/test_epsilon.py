@@ -68,7 +68,7 @@ def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
     assert (out / "epsilon.png").stat().st_size > 0
     assert json.loads((out / "manifest.json").read_text())["command"] == "epsilon"
     # run again: every replication is reused, the table is the same
-    assert main(args) == 0
+    assert main([*args, "--overwrite"]) == 0
     capsys.readouterr()
     pd.testing.assert_frame_equal(
         table.drop(columns="seconds"),

@@ -56,6 +56,7 @@ def test_same_seed_gives_identical_tables(tmp_path):
 def test_a_crash_leaves_no_result_and_keeps_the_old_one(tmp_path, monkeypatch):
     out = tmp_path / "result"
     out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"tool": "prosumer-cosim"}))
     (out / "marker.txt").write_text("finished earlier")
 
     def broken(*_args, **_kwargs):
@@ -63,8 +64,8 @@ def test_a_crash_leaves_no_result_and_keeps_the_old_one(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli.figures, "equilibrium_figures", broken)
     with pytest.raises(RuntimeError):
-        cli.main(["solve", DEFAULT, "--out", str(out)])
-    assert [p.name for p in out.iterdir()] == ["marker.txt"]
+        cli.main(["solve", DEFAULT, "--out", str(out), "--overwrite"])
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "marker.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
 
 
