@@ -31,7 +31,10 @@ boundary. See docs/wholesale.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,6 +83,25 @@ _FINAL_STATUSES = (
     highspy.HighsModelStatus.kTimeLimit,
     highspy.HighsModelStatus.kInterrupt,
 )
+
+
+@contextlib.contextmanager
+def c_stdout_silenced() -> Iterator[None]:
+    """Send what C code writes to standard output (file descriptor 1) to ``/dev/null``.
+
+    HiGHS prints a banner from C when a solver object is made, past Python's
+    ``sys.stdout``: a command's ``--json`` output must stay JSON and nothing
+    else, so every HiGHS object is made inside this block.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class DispatchError(RuntimeError):
@@ -178,7 +200,8 @@ class _HighspyPath:
         # a surplus at bus n has its negative.
         self._row_coeffs = np.hstack([self._ptdf[:, network.gen_bus], self._ptdf, -self._ptdf])
 
-        h = self.highs = highspy.Highs()
+        with c_stdout_silenced():  # highspy ≥ 1.16 prints its banner from the constructor
+            h = self.highs = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("qp_iteration_limit", options.qp_iteration_limit)
         for key, val in options.highs_options.items():
@@ -307,7 +330,8 @@ class _PyomoPath:
         )
         for attempt in QP_ATTEMPTS:  # see QP_ATTEMPTS: retry a failed QP
             options = {**solver.config.solver_options, **attempt}
-            results = solver.solve(m, solver_options=options)
+            with c_stdout_silenced():  # the interface makes its HiGHS object here
+                results = solver.solve(m, solver_options=options)
             if results.termination_condition in final:
                 break
         if results.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
