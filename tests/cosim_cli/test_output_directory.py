@@ -9,8 +9,8 @@ import pytest
 
 from cosim_cli import main as cli
 
-ROOT = Path(__file__).resolve().parents[2]
-WHOLESALE = str(ROOT / "scenarios" / "oahu37.toml")
+#: A wholesale experiment on the built-in PJM 5-bus case (needs no case file).
+WHOLESALE = '[scenario]\nname = "w"\n[network]\nredraw_costs = false\n'
 #: A game small enough to solve in a second or two.
 SMALL = """
 [scenario]
@@ -88,6 +88,8 @@ def test_an_empty_directory_is_used(scenario, tmp_path):
 
 
 def test_every_command_that_writes_checks_its_out_first(scenario, tmp_path, capsys):
+    wholesale = tmp_path / "wholesale.toml"
+    wholesale.write_text(WHOLESALE)
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("not a result")
@@ -97,7 +99,7 @@ def test_every_command_that_writes_checks_its_out_first(scenario, tmp_path, caps
         ["simulate", str(scenario)],
         ["run", str(scenario)],
         ["epsilon", str(scenario), "--sizes", "2", "--reps", "2"],
-        ["wholesale", WHOLESALE, "--days", "2"],
+        ["wholesale", str(wholesale), "--days", "2"],
     ):
         _refused([*command, "--out", str(out)], capsys, out, "not a result of")
 
