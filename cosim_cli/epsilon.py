@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +129,10 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     sizes_text = args.sizes if args.sizes is not None else DEFAULT_SIZES
     sizes = _parse_counts(sizes_text)
     if not sizes or args.reps < 2:
-        print(f"sizes: {sizes_text!r} and --reps {args.reps}: need sizes ≥ 1 and at least 2 reps")
+        print(
+            f"sizes: {sizes_text!r} and --reps {args.reps}: need sizes ≥ 1 and at least 2 reps",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     mode = Mode(args.mode or scenario.simulation.mode)
     seed = scenario.seed if args.seed is None else args.seed
@@ -171,19 +175,20 @@ def _scenarios_with_clusters(
     """The scenario rebuilt for each ``--clusters`` count; ``None``, said why, when it cannot be."""
     counts = _parse_counts(args.clusters)
     if not counts or len(set(counts)) != len(counts):
-        print(f"--clusters {args.clusters!r}: need distinct cluster counts ≥ 1")
+        print(f"--clusters {args.clusters!r}: need distinct cluster counts ≥ 1", file=sys.stderr)
         return None
     if args.sizes is None or len(sizes) != 1:
         print(
             f"--clusters with --sizes {sizes_text!r}: M growing keeps the households per "
-            "cluster fixed; give exactly one --sizes value"
+            "cluster fixed; give exactly one --sizes value",
+            file=sys.stderr,
         )
         return None
     scenario = loaded.scenario
     try:
         return {m: scenario_with_clusters(scenario, m, loaded.base_dir) for m in counts}
     except ValueError as err:
-        print(f"{loaded.path or scenario.scenario.name}: {err}")
+        print(f"{loaded.path or scenario.scenario.name}: {err}", file=sys.stderr)
         return None
 
 

@@ -139,6 +139,7 @@ def test_bad_combinations_exit_2_and_write_nothing(
 ):
     scenario = write(tmp_path, distances, extra)
     assert main(command(tmp_path, scenario, *options, "--reps", "2")) == 2
-    assert message in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""  # errors go to stderr
     for name in ("out", "work", "cache"):
         assert not (tmp_path / name).exists()
