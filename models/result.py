@@ -280,7 +280,7 @@ def load_equilibrium(
     if game is None:
         config = GameConfig.model_validate_json((directory / "game.json").read_text())
         game = build_game(config, _base_dir(directory) if base_dir is None else Path(base_dir))
-    info = json.loads((directory / "summary.json").read_text())
+    info = _UNMEASURED | json.loads((directory / "summary.json").read_text())
     with np.load(directory / "equilibrium.npz") as data:
         arrays = {key: data[key] for key in data.files}
 
@@ -304,7 +304,7 @@ def load_equilibrium(
             np.full_like(arrays["exploitability_by_cluster"], np.nan),
         ),
         history=_history(directory / "history.parquet"),
-        **{name: info.get(name, _UNMEASURED.get(name)) for name in _SCALARS},
+        **{name: info[name] for name in _SCALARS},
     )
 
 
