@@ -49,7 +49,8 @@ def _equilibrium_lines(info: dict) -> list[str]:
     return [
         f"{info['mode']}: {state} in {info['iterations']} iterations ({info['seconds']:.1f} s)",
         f"  price residual {info['price_residual']:.2e} (relative), "
-        f"exploitability {info['exploitability']:.2e} $/household-day",
+        f"exploitability {info['exploitability']:.2e} $/household-day "
+        f"({info['exploitability_continuous']:.2e} in the continuous game)",
         f"  FPK mass error {info['mass_error']:.1e}, smallest density {info['min_density']:.1e}, "
         f"λ_min(D½WD½) {info['monotonicity']:.3g}",
         f"  daily cost: generic agent ${info['generic_cost']:.3f}, mean ${info['mean_cost']:.3f}",

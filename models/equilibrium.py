@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from market.pricing import Mode
+from models.exploitability import CONTINUOUS_REFINE, continuous_exploitability
 from models.fixed_point import run_fixed_point
 from models.game import Game, Prices, stage_prices
 from models.graphon import monotonicity_eigenvalue
@@ -214,7 +215,11 @@ def solve_equilibrium(
         ``converged`` is true when the fixed point met both tolerances *and* the
         feedback law's own exploitability and price gap are within them. When
         the mixture met them but its law did not, the iteration goes on with
-        the tolerances halved (down to a tenth) before giving up.
+        the tolerances halved (down to a tenth) before giving up. The law's
+        exploitability in the continuous game
+        (:func:`models.exploitability.continuous_exploitability`, on a grid
+        ``CONTINUOUS_REFINE`` times finer) is reported beside it — and on the
+        last row of the history — but does not enter ``converged`` yet.
     """
     start = time.perf_counter()
     mode = Mode(mode)
@@ -233,6 +238,13 @@ def solve_equilibrium(
         algorithm.margin /= 2.0
         run = run_fixed_point(algorithm, tol.max_iterations, on_iteration, resume=run)
     mass_error, min_density = density_diagnostics(law.flow)
+    measured = time.perf_counter()
+    continuous = continuous_exploitability(law.game, law.prices, law.policy, CONTINUOUS_REFINE)
+    continuous_seconds = time.perf_counter() - measured
+    history = [
+        *run.history[:-1],
+        {**run.history[-1], "exploitability_continuous": float(np.max(continuous))},
+    ]
     return EquilibriumResult(
         mode=mode,
         game=law.game,
@@ -241,10 +253,13 @@ def solve_equilibrium(
         prices=law.prices,
         cost=law.cost,
         exploitability_by_cluster=law.gap,
-        history=run.history,
+        history=history,
         converged=bool(run.converged and met),
         price_residual=float(max(run.history[-1]["price_residual"], law.price_gap)),
         exploitability=exploitability,
+        exploitability_continuous=float(np.max(continuous)),
+        exploitability_continuous_by_cluster=continuous,
+        continuous_seconds=continuous_seconds,
         mass_error=mass_error,
         min_density=min_density,
         monotonicity=monotonicity_eigenvalue(game.weights, game.clusters.shares),

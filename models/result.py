@@ -67,6 +67,15 @@ class EquilibriumResult:
     price_residual: float
     """Relative sup-norm gap between the law's prices and the last fixed-point prices."""
     exploitability: float
+    """Largest exploitability over clusters, on the law's own grid [$ per household-day]."""
+    exploitability_continuous: float
+    """Largest exploitability over clusters in the continuous game [$ per household-day]
+    (:func:`models.exploitability.continuous_exploitability`); NaN for a result saved
+    before it was measured."""
+    exploitability_continuous_by_cluster: np.ndarray
+    """Per cluster, ``(M,)`` [$ per household-day]."""
+    continuous_seconds: float
+    """Seconds spent measuring the continuous-game exploitability (part of ``seconds``)."""
     mass_error: float
     min_density: float
     monotonicity: float
@@ -130,11 +139,16 @@ _SCALARS = (
     "converged",
     "price_residual",
     "exploitability",
+    "exploitability_continuous",
     "mass_error",
     "min_density",
     "monotonicity",
     "seconds",
+    "continuous_seconds",
 )
+
+#: Scalars a result saved before they were measured reloads with.
+_UNMEASURED = {"exploitability_continuous": float("nan"), "continuous_seconds": float("nan")}
 
 
 def equilibrium_tables(result: EquilibriumResult) -> dict[str, pd.DataFrame]:
@@ -176,6 +190,7 @@ def equilibrium_tables(result: EquilibriumResult) -> dict[str, pd.DataFrame]:
             "coc_slope": cp.coc_slope,
             "cost": result.cost,
             "exploitability": result.exploitability_by_cluster,
+            "exploitability_continuous": result.exploitability_continuous_by_cluster,
             "net_kwh": game.dt_h * net.sum(axis=1),
             "generic": np.arange(m) == game.generic_cluster,
         }
@@ -226,6 +241,7 @@ def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
     arrays = {
         "cost": result.cost,
         "exploitability_by_cluster": result.exploitability_by_cluster,
+        "exploitability_continuous_by_cluster": result.exploitability_continuous_by_cluster,
         "grid_price": result.game.grid_price,
     }
     for prefix, obj in (
@@ -264,7 +280,7 @@ def load_equilibrium(
     if game is None:
         config = GameConfig.model_validate_json((directory / "game.json").read_text())
         game = build_game(config, _base_dir(directory) if base_dir is None else Path(base_dir))
-    info = json.loads((directory / "summary.json").read_text())
+    info = _UNMEASURED | json.loads((directory / "summary.json").read_text())
     with np.load(directory / "equilibrium.npz") as data:
         arrays = {key: data[key] for key in data.files}
 
@@ -283,9 +299,21 @@ def load_equilibrium(
         prices=part(Prices, "prices"),
         cost=arrays["cost"],
         exploitability_by_cluster=arrays["exploitability_by_cluster"],
-        history=pd.read_parquet(directory / "history.parquet").to_dict("records"),
+        exploitability_continuous_by_cluster=arrays.get(
+            "exploitability_continuous_by_cluster",
+            np.full_like(arrays["exploitability_by_cluster"], np.nan),
+        ),
+        history=_history(directory / "history.parquet"),
         **{name: info[name] for name in _SCALARS},
     )
+
+
+def _history(path: Path) -> list[dict[str, float]]:
+    """The residual history; a residual not measured at an iteration (NaN) is left out."""
+    rows = pd.read_parquet(path).to_dict("records")
+    return [
+        {k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))} for row in rows
+    ]
 
 
 def _base_dir(directory: Path) -> Path | None:
