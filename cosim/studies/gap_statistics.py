@@ -177,7 +177,9 @@ def fit_rate(
     dict
         ``slope`` (``−r``), ``slope_lo``, ``slope_hi``; ``identified``,
         ``reason``; ``fit_slope`` (``−r̂`` whatever the verdict),
-        ``constant`` (``max_p C_p`` [$]) with ``constant_lo``, ``constant_hi``;
+        ``constant`` (``max_p C_p`` [$]) with ``constant_lo``, ``constant_hi`` (Bonferroni
+        over the ``M`` constants, conditional on the fitted rate: the rate's own
+        uncertainty is not in it);
         ``sizes_used`` (every size); ``points`` (cluster means fitted).
     """
     nan = float("nan")
@@ -222,14 +224,15 @@ def fit_rate(
     c_se = float(1.0 / np.sqrt((w[on] * x[on] ** (-2.0 * r_hat)).sum()))
     z = float(stats.norm.ppf(1.0 - (1.0 - level) / (2 * len(c_hat))))
     out["constant"] = float(c_hat[top])
-    out["constant_lo"], out["constant_hi"] = c_hat[top] - z * c_se, c_hat[top] + z * c_se
+    out["constant_lo"] = float(c_hat[top] - z * c_se)
+    out["constant_hi"] = float(c_hat[top] + z * c_se)
     inside = rates[chi2 - chi2[best] <= stats.chi2.ppf(level, 1)]
     r_lo, r_hi = float(inside.min()), float(inside.max())
     zero_drop = float((w * y * y).sum() - chi2[best])
     reason = ""
     if zero_drop <= stats.chi2.ppf(level, len(c_hat) + 1):
         reason = "the gaps are consistent with ε = 0 at every size"
-    elif out["constant_lo"] <= 0.0:  # type: ignore[operator]
+    elif c_hat[top] - z * c_se <= 0.0:
         reason = "the constant's CI includes 0"
     elif r_lo <= rates[0] or r_hi >= rates[-1]:
         reason = f"the CI of the rate is unbounded (reaches the search range {RATE_RANGE})"
@@ -245,4 +248,5 @@ def rate_text(rate: dict, digits: int = 3) -> str:
     """The fitted rate in words: ``N^s [lo, hi]``, or ``rate not identified (reason)``."""
     if not rate.get("identified", False):
         return f"rate not identified ({rate.get('reason') or 'no fit'})"
-    return f"N^{rate['slope']:.{digits}f} [{rate['slope_lo']:.{digits}f}, {rate['slope_hi']:.{digits}f}]"
+    slope, lo, hi = (f"{rate[k]:.{digits}f}" for k in ("slope", "slope_lo", "slope_hi"))
+    return f"N^{slope} [{lo}, {hi}]"
