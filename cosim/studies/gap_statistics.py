@@ -235,7 +235,8 @@ def fit_rate(
     elif c_hat[top] - z * c_se <= 0.0:
         reason = "the constant's CI includes 0"
     elif r_lo <= rates[0] or r_hi >= rates[-1]:
-        reason = f"the CI of the rate is unbounded (reaches the search range {RATE_RANGE})"
+        lo, hi = RATE_RANGE
+        reason = f"the CI of the rate is unbounded: it reaches an end of r ∈ [{lo:g}, {hi:g}]"
     elif r_hi - r_lo > RATE_MAX_WIDTH:
         reason = f"the CI of the rate is wider than {RATE_MAX_WIDTH}"
     out["reason"] = reason
