@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -43,8 +44,11 @@ def plot_study(
         yerr=[eps[shown] - np.maximum(lo[shown], bottom), hi[shown] - eps[shown]],
         fmt="o",
         capsize=3,
-        label=f"ε_N ({info} information, {DEVIATION_CLASS[info]}), simultaneous 95 % CI"
-        + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
+        label=textwrap.fill(
+            f"ε_N ({info} information, {DEVIATION_CLASS[info]}), simultaneous 95 % CI"
+            + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
+            50,
+        ),
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
         ax.plot([x], [max(h, 1e-9)], "v", color="C0", alpha=0.6)
@@ -57,7 +61,7 @@ def plot_study(
             label=f"fit {rate_text(rate, 2)}, all sizes",
         )
     else:
-        ax.plot([], [], " ", label=rate_text(rate))
+        ax.plot([], [], " ", label=textwrap.fill(rate_text(rate), 50))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(bottom=bottom)
