@@ -208,6 +208,16 @@ def fit_rate(
     if not np.all(np.isfinite(points["se"])):
         out["reason"] = "fewer than two replications at some size"
         return out
+    fit = _fit(points, level)
+    r_lo, r_hi = float(fit.pop("r_lo")), float(fit.pop("r_hi"))
+    out.update(fit)
+    if not out["reason"]:
+        out.update(identified=True, slope=fit["fit_slope"], slope_lo=-r_hi, slope_hi=-r_lo)
+    return out
+
+
+def _fit(points: pd.DataFrame, level: float) -> dict[str, float | str]:
+    """The profile fit of :func:`fit_rate` on the clusters' means, and its verdict."""
     x = points["households"].to_numpy()
     y = points["mean"].to_numpy()
     scale = max(float(np.abs(y).max()), float(points["se"].max()), 1e-300)
@@ -218,14 +228,10 @@ def fit_rate(
     chi2, consts = _profile(rates, x, y, w, group)
     best = int(np.argmin(chi2))
     r_hat, c_hat = float(rates[best]), consts[best]
-    out["fit_slope"] = -r_hat
     top = int(np.argmax(c_hat))
     on = group == np.unique(group)[top]
     c_se = float(1.0 / np.sqrt((w[on] * x[on] ** (-2.0 * r_hat)).sum()))
     z = float(stats.norm.ppf(1.0 - (1.0 - level) / (2 * len(c_hat))))
-    out["constant"] = float(c_hat[top])
-    out["constant_lo"] = float(c_hat[top] - z * c_se)
-    out["constant_hi"] = float(c_hat[top] + z * c_se)
     inside = rates[chi2 - chi2[best] <= stats.chi2.ppf(level, 1)]
     r_lo, r_hi = float(inside.min()), float(inside.max())
     zero_drop = float((w * y * y).sum() - chi2[best])
@@ -239,10 +245,15 @@ def fit_rate(
         reason = f"the CI of the rate is unbounded: it reaches an end of r ∈ [{lo:g}, {hi:g}]"
     elif r_hi - r_lo > RATE_MAX_WIDTH:
         reason = f"the CI of the rate is wider than {RATE_MAX_WIDTH}"
-    out["reason"] = reason
-    if not reason:
-        out.update(identified=True, slope=-r_hat, slope_lo=-r_hi, slope_hi=-r_lo)
-    return out
+    return {
+        "fit_slope": -r_hat,
+        "constant": float(c_hat[top]),
+        "constant_lo": float(c_hat[top] - z * c_se),
+        "constant_hi": float(c_hat[top] + z * c_se),
+        "r_lo": r_lo,
+        "r_hi": r_hi,
+        "reason": reason,
+    }
 
 
 def rate_text(rate: dict, digits: int = 3) -> str:
