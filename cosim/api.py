@@ -104,16 +104,19 @@ class EpsilonStudy:
 
     table: pd.DataFrame
     """One row per size: ``clusters`` (M), ``households_per_cluster``, ``households``
-    (N, their product), ``epsilon`` with its 95 % CI (``epsilon_lo``, ``epsilon_hi``)
+    (N, their product), ``epsilon`` with its 95 % CI simultaneous over clusters
+    (``epsilon_lo``, ``epsilon_hi``)
     [$ per household-day], ``worst_cluster``, ``bias`` (``J^N − J^∞``) and
     ``price_error`` with their CIs, ``replications``, ``info`` and ``seconds``."""
     gaps: pd.DataFrame
     """Every paired replication: per size, replication and cluster, the deviator's
     cost under the law (``j_law``) and deviating (``j_dev``), their difference
     ``gap`` [$], the cluster's mean cost and its mean-field value ``j_inf``."""
-    rate: dict[str, float]
-    """Slope of ``log ε_N`` on ``log N`` (``slope``) with a bootstrap 95 % CI
-    (``slope_lo``, ``slope_hi``); NaN when fewer than two sizes have ε_N > 0."""
+    rate: dict[str, float | bool | str | int]
+    """The rate of ε_N in N, fitted on every size, negatives included
+    (:func:`cosim.studies.epsilon.fit_rate`): ``slope`` (``ε_N ∝ N^slope``) with a
+    profile 95 % CI (``slope_lo``, ``slope_hi``) when ``identified``; otherwise those
+    are NaN and ``reason`` says why the data do not identify a rate."""
     law: dict[str, object] = field(default_factory=dict)
     """What identifies the law under test: ``label``, ``mode`` and, for the GMFG
     law, whether its fixed point converged and its exploitability."""
@@ -176,9 +179,10 @@ def estimate_epsilon_nash(
     For each size, one household per cluster deviates to its best response
     (dynamic programming over its own state, against sampled aggregates of the
     others) while everyone else applies the law; ε_N is the largest mean paired
-    gain over clusters, with a confidence interval over replications
-    (:func:`cosim.studies.epsilon.estimate_epsilon_nash`). The rate of ε_N in the total
-    number of households is fitted with a bootstrap CI. See ``docs/epsilon.md``.
+    gain over clusters, with a confidence interval over replications simultaneous over
+    the clusters (:func:`cosim.studies.epsilon.estimate_epsilon_nash`). The rate of ε_N in
+    the total number of households is fitted on every size, or declared not identified.
+    See ``docs/epsilon.md``.
 
     Parameters
     ----------

@@ -23,7 +23,7 @@ import pandas as pd
 from cosim.io.epsilon_figures import plot_study
 from cosim.io.results import atomic_directory, manifest, write_json
 from cosim.scenario.game import LoadedScenario, Scenario
-from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL
+from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL, rate_text
 from cosim.studies.epsilon_study import (
     DEVIATION,
     default_work,
@@ -112,7 +112,7 @@ class _Study:
 
     table: pd.DataFrame
     gaps: pd.DataFrame
-    rate: dict[str, float]
+    rate: dict[str, float | bool | str | int]
     about: dict[str, object]
     """The summary's entries on the study: which one, its sizes, what identifies its law."""
     work: object
@@ -155,7 +155,7 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     summary |= {
         "replications": args.reps,
         "build_replications": build_reps,
-        "rate": study.rate,
+        "rate": {**study.rate, "text": rate_text(study.rate)},
         "table": json.loads(study.table.to_json(orient="records")),
     }
     with atomic_directory(out) as tmp:
@@ -263,7 +263,8 @@ def _fixed_clusters(
 def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> list[str]:
     table, rate = study.table, study.rate
     lines = [
-        f"ε_N ({args.info} information, {args.law} law, {mode}; {study_label(table)}), 95 % CIs:"
+        f"ε_N ({args.info} information, {args.law} law, {mode}; {study_label(table)}),"
+        " 95 % CIs (ε: simultaneous over clusters):"
     ]
     for r in table.itertuples():
         lines.append(
@@ -273,8 +274,7 @@ def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> li
             f"  |π^N−π^∞|={r.price_error:.2e}  {r.seconds:.0f} s"
         )
     lines.append(
-        f"fitted rate: N^{rate['slope']:.3f} [{rate['slope_lo']:.3f}, {rate['slope_hi']:.3f}]"
-        f" on {rate['sizes_used']} sizes with ε>0"
+        f"fitted rate: {rate_text(rate)} on all {rate['sizes_used']} sizes, negatives included"
     )
     lines.append(f"results: {out}")
     return lines

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL
+from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL, rate_text
 from cosim.studies.epsilon_study import study_label
 
 __all__ = ["plot_study"]
@@ -19,9 +19,14 @@ DEVIATION_CLASS = {INFO_LOCAL: "joint deviation", INFO_FULL: "ESS deviation"}
 
 
 def plot_study(
-    table: pd.DataFrame, rate: dict[str, float], law: str, path: Path, info: str = INFO_LOCAL
+    table: pd.DataFrame,
+    rate: dict[str, float | bool | str | int],
+    law: str,
+    path: Path,
+    info: str = INFO_LOCAL,
 ) -> None:
-    """Log–log ε_N with 95 % CIs and the fitted rate; ``|J^N − J^∞|`` and the price error.
+    """Log–log ε_N with 95 % CIs simultaneous over clusters, and the fitted rate (or the
+    reason it is not identified); ``|J^N − J^∞|`` and the price error.
 
     The title names the study (:func:`study_label`); in the M-growing study
     every point is labelled with its ``M``.
@@ -39,21 +44,24 @@ def plot_study(
         yerr=[eps[shown] - np.maximum(lo[shown], bottom), hi[shown] - eps[shown]],
         fmt="o",
         capsize=3,
-        label=f"ε_N ({info} information, {DEVIATION_CLASS[info]}), 95 % CI"
-        + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
+        label=textwrap.fill(
+            f"ε_N ({info} information, {DEVIATION_CLASS[info]}), simultaneous 95 % CI"
+            + ("; bars to the axis: CI contains 0" if np.any(lo[shown] <= 0) else ""),
+            50,
+        ),
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
         ax.plot([x], [max(h, 1e-9)], "v", color="C0", alpha=0.6)
-    if math.isfinite(rate["slope"]):
-        keep = n[shown]
-        c = np.exp(np.mean(np.log(eps[shown]) - rate["slope"] * np.log(keep)))
+    if rate.get("identified", False):
         ax.plot(
-            keep,
-            c * keep ** rate["slope"],
+            n,
+            float(rate["constant"]) * n ** float(rate["slope"]),
             "--",
             color="C1",
-            label=f"fit N^{rate['slope']:.2f} [{rate['slope_lo']:.2f}, {rate['slope_hi']:.2f}]",
+            label=f"fit {rate_text(rate, 2)}, all sizes",
         )
+    else:
+        ax.plot([], [], " ", label=textwrap.fill(rate_text(rate), 50))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(bottom=bottom)

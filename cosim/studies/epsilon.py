@@ -38,7 +38,14 @@ from cosim.studies.full_information import (
     FullInformationTables,
     ess_best_response_full,
 )
-from cosim.studies.gap_statistics import fit_rate, mean_ci, summarise_gaps
+from cosim.studies.gap_statistics import (
+    cluster_means,
+    fit_rate,
+    max_mean_ci,
+    mean_ci,
+    rate_text,
+    summarise_gaps,
+)
 from cosim.studies.joint_deviation import JointDeviation, joint_policy
 from cosim.studies.law_under_test import INFO_FULL, INFO_LOCAL, LawUnderTest
 from cosim.studies.montecarlo import engine_seed
@@ -207,7 +214,8 @@ class EpsilonEstimate:
     gaps: pd.DataFrame
     """Per (replication, cluster): ``j_law``, ``j_dev``, ``gap``, cluster mean cost, ``j_inf``."""
     summary: dict[str, float | str]
-    """ε_N with its CI, ``J^N − J^∞``, the price error (:func:`summarise_gaps`)."""
+    """ε_N with its CI simultaneous over clusters, ``J^N − J^∞``, the price error
+    (:func:`summarise_gaps`); per-cluster intervals: :func:`cluster_means` of :attr:`gaps`."""
     deviations: list[JointDeviation] | FullInformationTables
     """The deviators' policies: joint best responses (local) or ESS tables (full)."""
 
@@ -322,10 +330,13 @@ __all__ = [
     "LawUnderTest",
     "MeasureGap",
     "SampleOthers",
+    "cluster_means",
     "ess_best_response_full",
     "estimate_epsilon_nash",
     "fit_rate",
     "joint_best_response",
+    "max_mean_ci",
     "mean_ci",
+    "rate_text",
     "summarise_gaps",
 ]

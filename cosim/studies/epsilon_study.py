@@ -9,7 +9,8 @@ points drawn on the continuous graphon's domain (``line``: uniform on [0, 1],
 ``W = exp(−α|x−y|)``; or a seeded radial feeder) with per-cluster parameters
 drawn from the scenario's distributions — its own law is solved, and ε_N is
 estimated at a fixed number of households per cluster. Either way the rate of
-``ε_N`` in the total ``N`` is fitted with a bootstrap CI. Replication files
+``ε_N`` in the total ``N`` is fitted on every size, negatives included, with a
+profile CI, or declared not identified (:func:`cosim.studies.epsilon.fit_rate`). Replication files
 live in a work directory, so a killed study resumes. ``cosim epsilon`` runs
 these and writes the table, the figure
 (:func:`cosim.io.epsilon_figures.plot_study`) and a manifest.
@@ -167,7 +168,7 @@ def run_study(
     scheduler: str | None = None,
     progress: bool = True,
     info: str = INFO_LOCAL,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float | bool | str | int]]:
     """M fixed: the study's size table, all paired gaps, and the fitted rate.
 
     Size ``n`` (households per cluster) runs in ``work/n{n}``.
@@ -193,8 +194,9 @@ class GrowingClustersStudy:
     product), ``game`` (hash of that ``M``'s game), ε_N and its companions, seconds."""
     gaps: pd.DataFrame
     """Every paired replication of every ``M``."""
-    rate: dict[str, float]
-    """Fitted slope of ``log ε_N`` on ``log N`` (total households) with its CI."""
+    rate: dict[str, float | bool | str | int]
+    """Fitted rate in the total households: ``slope`` (``ε_N ∝ N^slope``) with its CI, or
+    ``identified`` false and a ``reason`` (:func:`cosim.studies.epsilon.fit_rate`)."""
     laws: dict[int, dict[str, object]]
     """Per ``M``: what identifies its law (convergence, cache, game hash, work directory)."""
 
