@@ -17,10 +17,14 @@ weights depend on the trading mode of seed 000 §4.3.1 and may vary by hour.
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import numpy as np
+from numba import njit, vectorize
 from pydantic import Discriminator, Field, Tag
 
 from market.schema import LIST, SCALAR, ClusterValue, Frozen, UniformRange, ValueOrHourly
@@ -109,19 +113,56 @@ class PriceConfig(Frozen):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
 
 
-def smooth_clip(
-    x: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float, width: float
-) -> np.ndarray:
-    """Clip ``x`` to ``[lo, hi]``, smoothed by softplus of ``width`` (hard clip when 0).
+@njit(cache=True)
+def _softplus(a: float) -> float:
+    """``log(1 + e^a)``, evaluated as ``numpy.logaddexp(0, a)`` is (no overflow)."""
+    if a > 0.0:
+        return a + math.log1p(math.exp(-a))
+    return math.log1p(math.exp(a))
 
-    Increasing, 1-Lipschitz, and never above ``hi`` nor below ``lo``.
+
+@njit(cache=True)
+def clip_at(x: float, lo: float, hi: float, width: float) -> float:
+    """Clip ``x`` to ``[lo, hi]``, smoothed by a softplus of ``width`` (hard clip when 0).
+
+    Increasing, 1-Lipschitz, and never above ``hi`` nor below ``lo``. The one
+    implementation of the clip: :func:`smooth_clip` is its ufunc.
     """
     if width <= 1e-12:  # below that the softplus is the hard clip to double precision
-        return np.clip(x, lo, hi)
-    x = np.asarray(x, dtype=float)
-    soft_lo = width * np.logaddexp(0.0, (x - lo) / width)
-    soft_hi = width * np.logaddexp(0.0, (x - hi) / width)
-    return np.clip(lo + soft_lo - soft_hi, lo, hi)
+        return min(max(x, lo), hi)
+    soft_lo = width * _softplus((x - lo) / width)
+    soft_hi = width * _softplus((x - hi) / width)
+    return min(max(lo + soft_lo - soft_hi, lo), hi)
+
+
+@njit(cache=True)
+def price_at(
+    aggregate: float,
+    grid_price: float,
+    network_charge: float,
+    slope: float,
+    floor: float,
+    smoothing: float,
+) -> float:
+    """``P(m) = clip(p_G − δ + a·m, floor, p_G)`` at one point (eqs. (19)–(20)).
+
+    The one implementation of the price function: :func:`price_curve` is its
+    ufunc, and compiled kernels (the shiftable load's Wardrop split) call it.
+    """
+    return clip_at(grid_price - network_charge + slope * aggregate, floor, grid_price, smoothing)
+
+
+@functools.cache
+def _ufunc(scalar: Callable[..., float], arguments: int) -> Callable[..., np.ndarray]:
+    """``scalar`` as a NumPy ufunc over float64 arrays, broadcasting (made on first use)."""
+    return vectorize([f"float64({', '.join(['float64'] * arguments)})"], cache=True)(scalar)
+
+
+def smooth_clip(
+    x: np.ndarray | float, lo: np.ndarray | float, hi: np.ndarray | float, width: float
+) -> np.ndarray:
+    """:func:`clip_at` elementwise over broadcasting arrays."""
+    return np.asarray(_ufunc(clip_at, 4)(x, lo, hi, width))
 
 
 def price_curve(
@@ -146,8 +187,8 @@ def price_curve(
     floor, smoothing
         Price floor and softplus width [$/kWh].
     """
-    raw = grid_price - network_charge + slope * aggregate
-    return smooth_clip(raw, floor, grid_price, smoothing)
+    price = _ufunc(price_at, 6)
+    return np.asarray(price(aggregate, grid_price, network_charge, slope, floor, smoothing))
 
 
 def price_curve_slope(

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from market.pricing import price_at
+
 
 class ShiftableWindow(NamedTuple):
     """The shiftable appliance as a household's controller sees it."""
@@ -27,7 +29,7 @@ class ShiftableWindow(NamedTuple):
 
 
 class LocalPrice(NamedTuple):
-    """The local (RPC) price function of eq. (13): :func:`market.pricing.price_curve`'s inputs."""
+    """The local (RPC) price function of eq. (13): :func:`market.pricing.price_at`'s inputs."""
 
     grid_price: np.ndarray
     """Grid price ``p_G(k)`` [$/kWh], ``(K,)``."""
@@ -138,18 +140,6 @@ def shiftable_forward(
 
 
 @njit(cache=True)
-def _smooth_clip(x: float, lo: float, hi: float, width: float) -> float:
-    """Scalar twin of :func:`market.pricing.smooth_clip`."""
-    if width <= 1e-12:
-        return min(max(x, lo), hi)
-    a = (x - lo) / width
-    b = (x - hi) / width
-    soft_a = a + np.log1p(np.exp(-a)) if a > 0.0 else np.log1p(np.exp(a))
-    soft_b = b + np.log1p(np.exp(-b)) if b > 0.0 else np.log1p(np.exp(b))
-    return min(max(lo + width * (soft_a - soft_b), lo), hi)
-
-
-@njit(cache=True)
 def _inverse_sampled(curve: np.ndarray, level: float, tie_slope: float) -> float:
     """Largest ``x ∈ [0, 1]`` with ``curve(x) + tie_slope·x ≤ level`` (``curve`` sampled evenly)."""
     n = curve.shape[0] - 1
@@ -238,10 +228,12 @@ def shiftable_split(
             k = window_start + s
             for g in range(samples + 1):
                 x = g / samples
-                local = _smooth_clip(
-                    grid_price[k] - network_charge[p] + slope[p] * (rest_kw[p, k] + power_kw * x),
-                    floor,
+                local = price_at(
+                    rest_kw[p, k] + power_kw * x,
                     grid_price[k],
+                    network_charge[p],
+                    slope[p],
+                    floor,
                     smoothing,
                 )
                 curves[s, g] = quantum * (w_local[k] * local + frozen_price[p, k])

@@ -20,6 +20,13 @@ from market.pricing import (
 aggregates = np.linspace(-20.0, 20.0, 4001)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_price_function():
+    """Make the price ufunc once (it is built on first use), outside Hypothesis' deadline."""
+    price_curve(aggregates, 0.07, 0.03, 0.0075, 0.02, 0.002)
+    smooth_clip(aggregates, -0.5, 0.5, 0.1)
+
+
 @given(
     delta=st.floats(0.0, 0.06),
     slope=st.floats(0.0, 0.05),
@@ -89,3 +96,28 @@ def test_hourly_tariff_expands_to_steps():
     tariff = [0.05] * 7 + [0.1] * 17
     p = hourly_to_steps(tariff, np.arange(96) * 0.25)
     assert p[27] == 0.05 and p[28] == 0.1 and p.shape == (96,)
+
+
+def test_one_price_function_for_arrays_and_compiled_kernels():
+    """``price_curve`` is ``price_at`` over arrays, and both are the softplus clip to the bit."""
+    from market.pricing import price_at
+
+    rng = np.random.default_rng(3)
+    m = rng.normal(0.0, 3.0, 2000)
+    p_g = rng.choice([0.07, 0.12], 2000)
+    delta, slope, floor, width = 0.03, 0.0075, 0.02, 0.002
+    arrays = price_curve(m, p_g, delta, slope, floor, width)
+    pairs = zip(m, p_g, strict=True)
+    scalars = np.array([price_at(x, g, delta, slope, floor, width) for x, g in pairs])
+    assert np.array_equal(arrays, scalars)
+    raw = p_g - delta + slope * m
+    closed = np.clip(
+        floor
+        + width * np.logaddexp(0.0, (raw - floor) / width)
+        - width * np.logaddexp(0.0, (raw - p_g) / width),
+        floor,
+        p_g,
+    )
+    assert np.array_equal(arrays, closed)
+    hard = price_curve(m, p_g, delta, slope, floor, 0.0)
+    assert np.array_equal(hard, np.clip(raw, floor, p_g))
