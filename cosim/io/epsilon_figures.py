@@ -73,18 +73,21 @@ def plot_study(
     ax.set_title(f"ε-Nash gap of the {law} law\n{study_label(table)}", fontsize=10)
     ax.legend(fontsize=8)
     ax = axes[1]
+    error = table["price_error"].to_numpy()
     ax.errorbar(
         n,
-        table["price_error"],
-        yerr=[
-            table["price_error"] - table["price_error_lo"],
-            table["price_error_hi"] - table["price_error"],
-        ],
+        error,
+        yerr=np.array(
+            [
+                error - table["price_error_lo"].to_numpy(),
+                table["price_error_hi"].to_numpy() - error,
+            ]
+        ),
         fmt="s-",
         capsize=3,
         label="mean |π^N − π^∞| [$/kWh]",
     )
-    ax.plot(n, np.abs(table["bias"]), "o-", label="|J^N − J^∞| [$]")
+    ax.plot(n, np.abs(table["bias"].to_numpy()), "o-", label="|J^N − J^∞| [$]")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("households N")
