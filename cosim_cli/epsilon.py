@@ -33,6 +33,7 @@ from cosim.studies.epsilon_study import (
     scenario_with_clusters,
     study_label,
 )
+from cosim_cli.arguments import counted
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -60,10 +61,15 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
         "clusters sampled from the scenario's graphon (distances kind 'line' or "
         "'radial_feeder') and solves its own law",
     )
-    parser.add_argument("--reps", type=int, default=16, help="measured replications per size")
+    parser.add_argument(
+        "--reps",
+        type=counted(2, "a confidence interval needs two"),
+        default=16,
+        help="measured replications per size",
+    )
     parser.add_argument(
         "--build-reps",
-        type=int,
+        type=counted(1),
         help="replications sampling the others' aggregates for the deviator's DP (default: --reps)",
     )
     parser.add_argument(
@@ -80,8 +86,10 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
         help="the law under test: the GMFG law, or the best response to the flat grid price",
     )
     parser.add_argument("--mode", choices=[m.value for m in Mode], help="default: the scenario's")
-    parser.add_argument("--seed", type=int, help="root seed of the study (default: the scenario's)")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+    parser.add_argument(
+        "--seed", type=counted(0), help="root seed of the study (default: the scenario's)"
+    )
+    parser.add_argument("--workers", type=counted(1), default=1, help="local worker processes")
     parser.add_argument(
         "--scheduler",
         help="Dask backend: 'local' starts a LocalCluster, or a scheduler address tcp://HOST:PORT",
@@ -128,9 +136,10 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     scenario = loaded.scenario
     sizes_text = args.sizes if args.sizes is not None else DEFAULT_SIZES
     sizes = _parse_counts(sizes_text)
-    if not sizes or args.reps < 2:
+    if not sizes or len(set(sizes)) != len(sizes) or args.reps < 2:
         print(
-            f"sizes: {sizes_text!r} and --reps {args.reps}: need sizes ≥ 1 and at least 2 reps",
+            f"sizes: {sizes_text!r} and --reps {args.reps}: need distinct sizes ≥ 1 "
+            "and at least 2 reps",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT

@@ -24,6 +24,7 @@ from cosim.io.results import OutputDirectoryError, atomic_directory, manifest, w
 from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
 from cosim.sim.simulation import simulate_and_save
+from cosim.studies.epsilon import StudyMismatchError
 from cosim.studies.modes import mode_table
 from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
@@ -310,11 +311,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except OutputDirectoryError as exc:
         print(f"cosim {args.command}: --out {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except StudyMismatchError as exc:
+        print(f"cosim {args.command}: --work {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     """Load the scenario (reporting an invalid one) and run the sub-command."""
+    for option in ("cache", "work"):  # directories the command keeps its files in
+        given = getattr(args, option, None)
+        if given is not None and Path(given).exists() and not Path(given).is_dir():
+            message = f"cosim {args.command}: --{option} {given}: is a file, not a directory"
+            print(message, file=sys.stderr)
+            return EXIT_BAD_INPUT
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
     try:

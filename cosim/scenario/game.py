@@ -179,6 +179,9 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     """
     path = Path(path)
     data, raw = read_toml(path)
+    if not data:
+        rule = "empty file: a scenario names at least itself ([scenario] name = ...)"
+        raise ScenarioError(str(path), [Violation("(file)", "", rule)])
     scenario = parse_scenario(data, str(path), path.parent)
     return LoadedScenario(scenario, path.resolve(), hashlib.sha256(raw).hexdigest())
 

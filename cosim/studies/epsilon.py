@@ -220,12 +220,24 @@ class EpsilonEstimate:
     """The deviators' policies: joint best responses (local) or ESS tables (full)."""
 
 
+class StudyMismatchError(ValueError):
+    """A work directory holds the replications of another study (resuming would mix them)."""
+
+
+def _describe(stamp: dict) -> str:
+    """A study's identity in a few words: mode, law, households, seed, game hash."""
+    return (
+        f"{stamp.get('mode')} {stamp.get('law')} law, households {stamp.get('households')}, "
+        f"seed {stamp.get('seed')}, game {str(stamp.get('game'))[:12]}"
+    )
+
+
 def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> None:
     """Tie ``directory`` to one study, so resuming never mixes replications of another.
 
     Raises
     ------
-    ValueError
+    StudyMismatchError
         When ``directory`` already holds replications of a different game, mode,
         law, size or seed.
     """
@@ -245,7 +257,10 @@ def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> N
     if path.exists():
         found = json.loads(path.read_text())
         if found != stamp:
-            raise ValueError(f"{directory} holds another study ({found}); expected {stamp}")
+            raise StudyMismatchError(
+                f"{directory}: holds the replications of another study ({_describe(found)}); "
+                f"this one is {_describe(stamp)}: give another --work directory"
+            )
         return
     path.write_text(json.dumps(stamp))
 
@@ -330,6 +345,7 @@ __all__ = [
     "LawUnderTest",
     "MeasureGap",
     "SampleOthers",
+    "StudyMismatchError",
     "cluster_means",
     "ess_best_response_full",
     "estimate_epsilon_nash",
