@@ -436,14 +436,23 @@ def load_matpower(path: str | PathLike[str], *, name: str | None = None) -> Netw
     FileNotFoundError
         If the file does not exist.
     ValueError
-        On piecewise-linear or cubic costs, or phase-shifting transformers.
+        On a file that is not a MATPOWER case, piecewise-linear or cubic
+        costs, or phase-shifting transformers.
     """
     from matpowercaseframes import CaseFrames
 
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"MATPOWER case not found: {file}")
-    cases = CaseFrames(str(file))
+    try:
+        cases = CaseFrames(str(file))
+        cases.bus, cases.gen, cases.branch, cases.gencost  # noqa: B018 (each must be there)
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError):
+        # matpowercaseframes fails with whatever its parser meets first
+        raise ValueError(
+            f"{file}: not a MATPOWER case (needs 'function mpc = …' with mpc.bus, mpc.gen, "
+            "mpc.branch and mpc.gencost)"
+        ) from None
     bus = cases.bus
     gen = cases.gen
     branch = cases.branch

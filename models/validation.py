@@ -150,8 +150,10 @@ def wholesale_violations(config: GameConfig, base_dir: Path | None) -> list[Viol
         return [Violation("wholesale.network_file", w.network_file, rule)]
     try:
         network = read_network(w.network_file, base_dir)
-    except (OSError, ValueError) as exc:
-        return [Violation("wholesale.network_file", w.network_file, f"not a MATPOWER case ({exc})")]
+    except OSError as exc:
+        return [Violation("wholesale.network_file", w.network_file, f"cannot read ({exc})")]
+    except ValueError as exc:  # not a case, or one this dispatch cannot use
+        return [Violation("wholesale.network_file", w.network_file, str(exc))]
     if w.bus >= network.n_buses:
         rule = f"must be < {network.n_buses} (buses of {network.name})"
         return [Violation("wholesale.bus", w.bus, rule)]

@@ -22,6 +22,7 @@ from cosim.scenario.game import (
     read_toml,
     timezone_violations,
 )
+from market.network import load_matpower
 from market.wholesale_config import WholesaleScenario, consistency_rules
 from models.config import scenario_path
 
@@ -79,6 +80,11 @@ def parse_wholesale_scenario(
                     f"file not found ({net}); download Hawaii40 as docs/wholesale.md explains",
                 )
             )
+        else:
+            try:
+                load_matpower(net)
+            except ValueError as exc:
+                problems.append(Violation("network.file", scenario.network.file, str(exc)))
     pro, dem = scenario.prosumers, scenario.demand
     # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
     if pro.per_mw * pro.daily_kwh * 0.1 / 1000.0 > dem.peak_fraction:

@@ -99,3 +99,23 @@ def test_an_empty_scenario_file_is_refused(tmp_path, capsys):
     assert main(["validate", str(empty)]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "empty file" in out[0]
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ('[scenario]\nname = "w"\n[network]\nfile = "case.m"\n', "network.file"),
+        (
+            '[scenario]\nname = "h"\n[wholesale]\nnetwork_file = "case.m"\n',
+            "wholesale.network_file",
+        ),
+    ],
+)
+@pytest.mark.parametrize("garbage", ["hello world\n", "function mpc = x\nmpc.bus = [1 2;\n"])
+def test_a_garbage_case_file_is_named_not_tracebacked(tmp_path, capsys, table, field, garbage):
+    (tmp_path / "case.m").write_text(garbage)
+    path = tmp_path / "scenario.toml"
+    path.write_text(table)
+    assert main(["validate", str(path)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and f"{field}: 'case.m'" in out[0] and "not a MATPOWER case" in out[0]
