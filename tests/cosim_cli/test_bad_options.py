@@ -2,48 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cosim_cli.main import main
-
-ROOT = Path(__file__).resolve().parents[2]
-#: A small game: the ε study's options are checked before (or without) much work.
-SMALL = """
-seed = 3
-[scenario]
-name = "small"
-[time]
-dt_h = 1.0
-[clusters]
-count = 2
-households = 10
-distances = { kind = "line" }
-[solver]
-soe_points = 21
-"""
-
-
-@pytest.fixture
-def scenario(tmp_path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text(SMALL)
-    return path
-
-
-def _epsilon(scenario: Path, tmp_path: Path, *options: str) -> list[str]:
-    return [
-        "epsilon",
-        str(scenario),
-        "--out",
-        str(tmp_path / "out"),
-        "--work",
-        str(tmp_path / "work"),
-        "--cache",
-        str(tmp_path / "cache"),
-        *options,
-    ]
 
 
 @pytest.mark.parametrize(
@@ -55,35 +16,39 @@ def _epsilon(scenario: Path, tmp_path: Path, *options: str) -> list[str]:
         (["--reps", "1"], "--reps: 1: must be ≥ 2"),
     ],
 )
-def test_option_values_out_of_range_are_refused(scenario, tmp_path, capsys, options, message):
+def test_option_values_out_of_range_are_refused(
+    scenario, epsilon_args, tmp_path, capsys, options, message
+):
     with pytest.raises(SystemExit) as stop:
-        main(_epsilon(scenario, tmp_path, *options))
+        main(epsilon_args(scenario, *options))
     assert stop.value.code == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
 
 
-def test_repeated_sizes_are_refused(scenario, tmp_path, capsys):
-    assert main(_epsilon(scenario, tmp_path, "--sizes", "2,2", "--reps", "2")) == 2
+def test_repeated_sizes_are_refused(scenario, epsilon_args, tmp_path, capsys):
+    assert main(epsilon_args(scenario, "--sizes", "2,2", "--reps", "2")) == 2
     captured = capsys.readouterr()
     assert "need distinct sizes" in captured.err and captured.out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
 
 
 @pytest.mark.parametrize("option", ["--cache", "--work"])
-def test_a_file_given_as_a_working_directory_is_refused(scenario, tmp_path, capsys, option):
+def test_a_file_given_as_a_working_directory_is_refused(
+    scenario, epsilon_args, tmp_path, capsys, option
+):
     taken = tmp_path / "taken.txt"
     taken.write_text("mine")
-    args = _epsilon(scenario, tmp_path, "--sizes", "2", "--reps", "2", option, str(taken))
+    args = epsilon_args(scenario, "--sizes", "2", "--reps", "2", option, str(taken))
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{option} {taken}: is a file" in err[0]
     assert taken.read_text() == "mine"
 
 
-def test_a_work_directory_of_another_study_is_refused(scenario, tmp_path, capsys):
-    args = _epsilon(scenario, tmp_path, "--sizes", "2", "--reps", "2")
+def test_a_work_directory_of_another_study_is_refused(scenario, epsilon_args, tmp_path, capsys):
+    args = epsilon_args(scenario, "--sizes", "2", "--reps", "2")
     assert main(args) == 0
     capsys.readouterr()
     other = [*args[:3], str(tmp_path / "out2"), *args[4:], "--seed", "99"]

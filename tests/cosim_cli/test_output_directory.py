@@ -11,25 +11,6 @@ from cosim_cli import main as cli
 
 #: A wholesale experiment on the built-in PJM 5-bus case (needs no case file).
 WHOLESALE = '[scenario]\nname = "w"\n[network]\nredraw_costs = false\n'
-#: A game small enough to solve in a second or two.
-SMALL = """
-[scenario]
-name = "small"
-[time]
-dt_h = 1.0
-[clusters]
-count = 2
-households = 10
-[solver]
-soe_points = 21
-"""
-
-
-@pytest.fixture
-def scenario(tmp_path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text(SMALL)
-    return path
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
