@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from market.dispatch import EconomicDispatch
-from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
+from market.matpower import load_matpower
+from market.network import Network, pjm5bus, redraw_costs_by_fuel
 
 DEFAULT_CASE = Path(__file__).resolve().parents[2] / "shared/data/hawaii40.m"
 TARGET_MS, TARGET_RATIO = 5.0, 10.0

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from market.aggregators import RENEWABLE_FUELS
-from market.network import Network, load_matpower, pjm5bus, redraw_costs_by_fuel
+from market.matpower import load_matpower
+from market.network import Network, pjm5bus, redraw_costs_by_fuel
 from models.config import WholesaleLinkConfig, scenario_path
 
 if TYPE_CHECKING:

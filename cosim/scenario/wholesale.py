@@ -22,7 +22,7 @@ from cosim.scenario.game import (
     read_toml,
     timezone_violations,
 )
-from market.network import load_matpower
+from market.matpower import load_matpower
 from market.wholesale_config import WholesaleScenario, consistency_rules
 from models.config import scenario_path
 

@@ -34,15 +34,9 @@ from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
 from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
+from market.matpower import load_matpower
 from market.metrics import ex_post_cost, imv, settling
-from market.network import (
-    Generator,
-    Line,
-    Network,
-    load_matpower,
-    pjm5bus,
-    redraw_costs_by_fuel,
-)
+from market.network import Generator, Line, Network, pjm5bus, redraw_costs_by_fuel
 from market.storage import StorageModel
 from market.wholesale_config import WholesaleScenario
 from models.fixed_point import run_fixed_point

@@ -19,12 +19,12 @@ from market.dispatch import (
     set_demand,
     to_dollars_per_kwh,
 )
+from market.matpower import load_matpower
 from market.network import (
     Generator,
     Line,
     Network,
     hub_and_spoke,
-    load_matpower,
     pjm5bus,
     ptdf,
     redraw_costs_by_fuel,

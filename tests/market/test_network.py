@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from market.matpower import load_matpower
 from market.network import (
     FUEL_COST_RANGES,
     Generator,
     Line,
     Network,
     hub_and_spoke,
-    load_matpower,
     pjm5bus,
     ptdf,
     redraw_costs_by_fuel,
