@@ -54,20 +54,34 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_commit() -> str | None:
-    """The source tree's git commit, when run from a checkout."""
-    root = Path(__file__).resolve().parents[1]
+def _git(*args: str) -> str | None:
+    """Output of a git command in the source tree; None outside a checkout."""
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """The source tree's git commit, when run from a checkout."""
+    out = _git("rev-parse", "HEAD")
+    if out is None:
+        return None
+    return out.strip() or None
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files of the source tree differ from its commit (None: not a checkout).
+
+    A result computed from uncommitted code cannot be reproduced from the
+    commit alone; the manifest says so.
+    """
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
 
 
 #: Written into every manifest: how a result directory of this tool is recognised.
@@ -147,9 +161,17 @@ def manifest(
         "scenario": json.loads(scenario.model_dump_json()),
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
+
+
+def _directory_mode() -> int:
+    """The mode a new directory gets from the user's umask (``0o777 & ~umask``)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
 
 
 @contextlib.contextmanager
@@ -167,6 +189,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
         raise OutputDirectoryError(f"{target}: not a directory this tool may replace")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging.chmod(_directory_mode())  # mkdtemp makes it private (0700); a result is not
     try:
         yield staging
     except BaseException:

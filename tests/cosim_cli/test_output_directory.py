@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -99,3 +100,17 @@ def test_a_scenario_name_that_is_not_a_folder_name_is_refused(name, tmp_path, ca
     assert cli.main(["validate", str(path)]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "scenario.name" in out[0] and "result folder" in out[0]
+
+
+def test_a_result_directory_gets_the_users_permissions_and_a_full_manifest(scenario, tmp_path):
+    out = tmp_path / "res"
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["solve", str(scenario), "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755  # not mkdtemp's private 0700
+    found = json.loads((out / "manifest.json").read_text())
+    assert found["tool"] == "prosumer-cosim"
+    assert found["git_dirty"] in (True, False, None)  # None outside a checkout
+    assert found["git_commit"] is None or len(found["git_commit"]) == 40
