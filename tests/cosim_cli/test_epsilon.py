@@ -35,20 +35,6 @@ def write(tmp_path, distances: str = LINE, extra: str = ""):
     return path
 
 
-def command(tmp_path, scenario, *options: str) -> list[str]:
-    return [
-        "epsilon",
-        str(scenario),
-        *options,
-        "--out",
-        str(tmp_path / "out"),
-        "--work",
-        str(tmp_path / "work"),
-        "--cache",
-        str(tmp_path / "cache"),
-    ]
-
-
 def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
     scenario = tmp_path / "eps.toml"
     scenario.write_text(
@@ -77,9 +63,9 @@ def test_epsilon_command_writes_table_figure_and_manifest(tmp_path, capsys):
     )
 
 
-def test_each_m_solves_its_own_game_and_fills_one_row(tmp_path, capsys):
+def test_each_m_solves_its_own_game_and_fills_one_row(tmp_path, capsys, epsilon_args):
     scenario = write(tmp_path)
-    args = command(tmp_path, scenario, "--clusters", "2,3", "--sizes", "2", "--reps", "2")
+    args = epsilon_args(scenario, "--clusters", "2,3", "--sizes", "2", "--reps", "2")
     assert main([*args, "--build-reps", "2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["study"] == "clusters growing" and summary["clusters"] == [2, 3]
@@ -135,10 +121,10 @@ def test_each_m_solves_its_own_game_and_fills_one_row(tmp_path, capsys):
     ],
 )
 def test_bad_combinations_exit_2_and_write_nothing(
-    tmp_path, capsys, distances, extra, options, message
+    tmp_path, capsys, epsilon_args, distances, extra, options, message
 ):
     scenario = write(tmp_path, distances, extra)
-    assert main(command(tmp_path, scenario, *options, "--reps", "2")) == 2
+    assert main(epsilon_args(scenario, *options, "--reps", "2")) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""  # errors go to stderr
     for name in ("out", "work", "cache"):
