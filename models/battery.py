@@ -194,3 +194,12 @@ def move_costs(
         weight * price_dt * efficiency / dt_h,
         weight * degradation * dt_h * (efficiency / (discharge_kw * dt_h)) ** 2,
     )
+
+
+@njit(cache=True)
+def plugged_share(hd: float, at: np.ndarray, w: np.ndarray) -> float:
+    """Expected part of a step a plugged-in EV stays: ``1 − h_d + h_d·Σ_n w_n F_n``."""
+    share = 1.0 - hd
+    for q in range(at.shape[0]):
+        share += hd * w[q] * at[q]
+    return share

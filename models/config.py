@@ -217,9 +217,24 @@ class ClustersConfig(Frozen):
 class SolverConfig(Frozen):
     """Grids and fixed-point settings of the GMFG solver (SPEC §4)."""
 
-    soe_points: int = Field(101, ge=2, le=10_001, description="SoE grid points per battery.")
+    soe_points: int = Field(
+        101, ge=2, le=10_001, description="SoE grid points of the home battery."
+    )
+    ev_soe_points: int | None = Field(
+        None,
+        ge=2,
+        le=10_001,
+        description="SoE grid points of the EV (default: the home battery's spacing in kWh).",
+    )
     control_levels: int = Field(
         41, ge=2, le=10_001, description="Battery control levels in [-1,1]."
+    )
+    continuation: Literal["cubic", "linear"] = Field(
+        "cubic",
+        description=(
+            "Interpolation of the next value in the battery HJB step: cubic (a law close to "
+            "optimal at every state of energy) or linear (the grid chain's exact program)."
+        ),
     )
     noise_nodes: int = Field(3, ge=1, le=21, description="Gauss–Hermite nodes for SoE noise.")
     trip_nodes: int = Field(3, ge=1, le=21, description="Gauss–Hermite nodes for the trip energy.")

@@ -31,7 +31,7 @@ import numpy as np
 
 from market.pricing import Mode
 from models.exploitability import CONTINUOUS_REFINE, continuous_exploitability
-from models.fixed_point import run_fixed_point
+from models.fixed_point import FixedPointRun, run_fixed_point
 from models.game import Game, Prices, stage_prices
 from models.graphon import monotonicity_eigenvalue
 from models.response import (
@@ -66,6 +66,8 @@ class FictitiousPlay:
         self.solver = game.config.solver
         self.margin = 1.0
         """Fraction of the tolerances the iterates must meet (tightened when the law misses)."""
+        self.smooth = False
+        """Best responses with the cubic continuation (:mod:`models.cubic`): the second phase."""
 
     def step_size(self, n: int) -> float:
         """``r_n = max(r_0 / (1 + n / n_half), r_min)``."""
@@ -75,7 +77,7 @@ class FictitiousPlay:
     def init_state(self) -> PlayState:
         """Start from the best response to the scenario's grid price alone."""
         flat = np.broadcast_to(self.game.grid_price, (self.game.n_clusters, self.game.steps))
-        policy, _ = best_response(self.game, np.array(flat))
+        policy, _ = best_response(self.game, np.array(flat), self.smooth)
         flow = population_flow(self.game, policy).without_densities()
         game = self.game.priced_by(flow.net_kw)
         return PlayState(flow, stage_prices(game, self.mode, flow.net_kw), 0, policy, game)
@@ -87,7 +89,7 @@ class FictitiousPlay:
         (a dispatch per step), so every price below moves with it.
         """
         game = state.game
-        policy, optimal = best_response(game, state.prices.stage)
+        policy, optimal = best_response(game, state.prices.stage, self.smooth)
         gap = state.flow.cost(state.prices.stage, game.dt_h) - optimal
         response = with_shiftable(
             population_flow(game, policy),
@@ -102,6 +104,7 @@ class FictitiousPlay:
             "price_residual": price_distance(law_prices, state.prices, self.game.grid_price),
             "exploitability": float(np.max(gap)),
             "step": step,
+            "cubic": float(self.smooth),
         }
         return PlayState(flow, prices, state.iteration + 1, policy, mixed), residuals
 
@@ -193,6 +196,45 @@ def feedback_law(game: Game, mode: Mode, mixture: PlayState) -> LawOnItsOwn:
     )  # fmt: skip
 
 
+def _iterate(
+    game: Game, mode: Mode, on_iteration: Callable[[int, dict[str, float]], None] | None
+) -> tuple[FixedPointRun[PlayState], LawOnItsOwn, bool]:
+    """The fixed point's phases and the law's own check (see :func:`solve_equilibrium`).
+
+    Returns the run, the feedback law evaluated on its own, and whether the
+    law met both tolerances.
+    """
+    tol = game.config.solver
+    algorithm = FictitiousPlay(game, mode)
+    cubic = tol.continuation == "cubic"
+    algorithm.margin = LINEAR_PHASE_MARGIN if cubic else 1.0
+    run = run_fixed_point(algorithm, tol.max_iterations, on_iteration)
+    if cubic:
+        algorithm.smooth = True
+        algorithm.margin = 1.0
+        run = run_fixed_point(
+            algorithm, run.iterations + tol.max_iterations, on_iteration, resume=run
+        )
+    while True:
+        law = feedback_law(game, mode, run.state)
+        met = (
+            float(np.max(law.gap)) <= tol.exploitability_tolerance
+            and law.price_gap <= tol.price_tolerance
+        )
+        if met or not run.converged or algorithm.margin < 0.1:
+            return run, law, met
+        # the mixture met the tolerances but its law alone did not: iterate on, tighter
+        algorithm.margin /= 2.0
+        run = run_fixed_point(
+            algorithm, run.iterations + tol.max_iterations, on_iteration, resume=run
+        )
+
+
+#: The linear phase of a cubic solve stops at this multiple of the tolerances: the
+#: switch to cubic best responses moves the prices by more than that anyway.
+LINEAR_PHASE_MARGIN = 4.0
+
+
 def solve_equilibrium(
     game: Game,
     mode: Mode | str = Mode.COC,
@@ -212,38 +254,37 @@ def solve_equilibrium(
     Returns
     -------
     EquilibriumResult
-        ``converged`` is true when the fixed point met both tolerances *and* the
-        feedback law's own exploitability and price gap are within them. When
-        the mixture met them but its law did not, the iteration goes on with
-        the tolerances halved (down to a tenth) before giving up. The law's
-        exploitability in the continuous game
-        (:func:`models.exploitability.continuous_exploitability`, on a grid
-        ``CONTINUOUS_REFINE`` times finer) is reported beside it — and on the
-        last row of the history — but does not enter ``converged`` yet.
+        ``converged`` is true when the fixed point met both tolerances, the
+        feedback law's own exploitability and price gap are within them, *and*
+        the law's exploitability in the continuous game — the law as a HEMS
+        applies it, against a best response on a grid ``CONTINUOUS_REFINE``
+        times finer (:func:`models.exploitability.continuous_exploitability`)
+        — is within the exploitability tolerance. When the mixture met the
+        tolerances but its law did not, the iteration goes on with the
+        tolerances halved (down to a tenth) before giving up.
+
+    Notes
+    -----
+    With the cubic continuation (``solver.continuation``, the default) the
+    fixed point runs in two phases: best responses with the linear
+    continuation — the grid chain's exact program, several times cheaper —
+    until the residuals are within ``LINEAR_PHASE_MARGIN`` times the
+    tolerances, then with the cubic one from there until they are met. The
+    history's ``cubic`` column says which phase a row belongs to; the law is
+    always the cubic best response.
     """
     start = time.perf_counter()
     mode = Mode(mode)
     tol = game.config.solver
-    algorithm = FictitiousPlay(game, mode)
-    run = run_fixed_point(algorithm, tol.max_iterations, on_iteration)
-    while True:
-        law = feedback_law(game, mode, run.state)
-        exploitability = float(np.max(law.gap))
-        met = (
-            exploitability <= tol.exploitability_tolerance and law.price_gap <= tol.price_tolerance
-        )
-        if met or not run.converged or algorithm.margin < 0.1:
-            break
-        # the mixture met the tolerances but its law alone did not: iterate on, tighter
-        algorithm.margin /= 2.0
-        run = run_fixed_point(algorithm, tol.max_iterations, on_iteration, resume=run)
+    run, law, met = _iterate(game, mode, on_iteration)
     mass_error, min_density = density_diagnostics(law.flow)
     measured = time.perf_counter()
     continuous = continuous_exploitability(law.game, law.prices, law.policy, CONTINUOUS_REFINE)
     continuous_seconds = time.perf_counter() - measured
+    worst = float(np.max(continuous))
     history = [
         *run.history[:-1],
-        {**run.history[-1], "exploitability_continuous": float(np.max(continuous))},
+        {**run.history[-1], "exploitability_continuous": worst},
     ]
     return EquilibriumResult(
         mode=mode,
@@ -254,10 +295,10 @@ def solve_equilibrium(
         cost=law.cost,
         exploitability_by_cluster=law.gap,
         history=history,
-        converged=bool(run.converged and met),
+        converged=bool(run.converged and met and worst <= tol.exploitability_tolerance),
         price_residual=float(max(run.history[-1]["price_residual"], law.price_gap)),
-        exploitability=exploitability,
-        exploitability_continuous=float(np.max(continuous)),
+        exploitability=float(np.max(law.gap)),
+        exploitability_continuous=worst,
         exploitability_continuous_by_cluster=continuous,
         continuous_seconds=continuous_seconds,
         mass_error=mass_error,

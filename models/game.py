@@ -201,6 +201,21 @@ def _shiftable_steps(sh: ShiftableConfig, dt_h: float, steps: int) -> tuple[int,
     return quanta, (min(start, steps), min(end, steps))
 
 
+def ev_grid_points(config: GameConfig) -> int:
+    """SoE grid points of the EV: ``solver.ev_soe_points``, or the home battery's spacing.
+
+    By default both batteries are resolved equally finely in kWh: the EV's
+    range over the home battery's grid spacing, rounded up.
+    """
+    solver, hh = config.solver, config.household
+    if solver.ev_soe_points is not None:
+        return solver.ev_soe_points
+    ess_range = hh.ess.capacity_kwh * (1.0 - hh.ess.min_fraction)
+    ev_range = hh.ev.capacity_kwh * (1.0 - hh.ev.min_fraction)
+    spacing = ess_range / (solver.soe_points - 1)
+    return max(int(np.ceil(ev_range / spacing - 1e-9)) + 1, 3)
+
+
 def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
     """Build the arrays of the game described by ``config``.
 
@@ -239,7 +254,7 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
     ess = build_battery_grid(hh.ess, solver.soe_points, solver.noise_nodes, dt_h, step_hours)
     ev = build_battery_grid(
         hh.ev,
-        solver.soe_points,
+        ev_grid_points(config),
         solver.noise_nodes,
         dt_h,
         step_hours,

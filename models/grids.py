@@ -16,7 +16,7 @@ from scipy.special import ndtr
 from models import devices
 from models.battery import Battery
 from models.config import EVConfig, StorageConfig
-from models.kernels import BatteryTables, EVTrips, RowMap
+from models.kernels import BatteryTables, EVTrips, Jumps, RowMap
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class BatteryGrid:
     trip_idx: np.ndarray
     trip_w: np.ndarray
     arrive: np.ndarray
+    noise_jumps: Jumps
+    """SoE noise nodes ``σ√Δt·z_q`` [kWh] and their probabilities."""
+    trip_jumps: Jumps
+    """Trip energy nodes (negative jumps) [kWh] and their probabilities."""
     terminal: np.ndarray
     initial: np.ndarray
     """Initial density (all connected), shape ``(S,)``, summing to 1."""
@@ -68,6 +72,8 @@ class BatteryGrid:
                 arrive=self.arrive,
             ),
             terminal=self.terminal,
+            noise_jumps=self.noise_jumps,
+            trip_jumps=self.trip_jumps,
         )
 
     def kernel_args(self) -> tuple[Battery, BatteryTables]:
@@ -151,7 +157,8 @@ def build_battery_grid(
     soe_min = device.min_fraction * device.capacity_kwh
     soe = np.linspace(soe_min, device.capacity_kwh, soe_points)
     z, pz = gauss_hermite(noise_nodes)
-    noise_idx, noise_w = _jump_map(soe, device.noise_kwh * np.sqrt(dt_h) * z, pz)
+    noise_jumps = Jumps(device.noise_kwh * np.sqrt(dt_h) * z, pz)
+    noise_idx, noise_w = _jump_map(soe, *noise_jumps)
 
     terminal = devices.terminal_penalty(
         soe,
@@ -170,13 +177,14 @@ def build_battery_grid(
         )
         zt, pt = gauss_hermite(trip_nodes)
         trip = np.maximum(device.trip_kwh_mean + device.trip_kwh_std * zt, 0.0)
-        trip_idx, trip_w = _jump_map(soe, -trip, pt)
+        trip_jumps = Jumps(-trip, pt)
     else:
         depart = np.zeros(steps)
         leave_at, leave_w = np.ones((steps, 1)), np.ones((steps, 1))
         arrive = np.zeros(steps)
         depart_cost = np.zeros(soe_points)
-        trip_idx, trip_w = _jump_map(soe, np.zeros(1), np.ones(1))
+        trip_jumps = Jumps(np.zeros(1), np.ones(1))
+    trip_idx, trip_w = _jump_map(soe, *trip_jumps)
     initial = discretised_normal(soe, device.initial_mean_kwh, device.initial_std_kwh)
     return BatteryGrid(
         device=device,
@@ -192,4 +200,6 @@ def build_battery_grid(
         arrive=arrive,
         terminal=terminal,
         initial=initial,
+        noise_jumps=noise_jumps,
+        trip_jumps=trip_jumps,
     )

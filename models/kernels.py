@@ -34,7 +34,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from models.battery import Battery, move, move_costs
+from models.battery import Battery, move, plugged_share
+from models.cubic import smooth_expectation
+from models.hjb_step import minimise_step
 
 
 class RowMap(NamedTuple):
@@ -63,6 +65,15 @@ class EVTrips(NamedTuple):
     """Probability ``h_a`` that an away EV arrives during step ``k``, ``(K,)``."""
 
 
+class Jumps(NamedTuple):
+    """A random jump of the state of energy: quadrature nodes and their probabilities."""
+
+    shift: np.ndarray
+    """Jumps [kWh], ``(Q,)``."""
+    prob: np.ndarray
+    """Their probabilities, ``(Q,)``, summing to 1."""
+
+
 class BatteryTables(NamedTuple):
     """The price-free transition tables of one battery type on its uniform SoE grid."""
 
@@ -74,6 +85,10 @@ class BatteryTables(NamedTuple):
     """Departures, trips and arrivals of an EV."""
     terminal: np.ndarray
     """End-of-day penalty ``Φ`` at each grid point [$], ``(S,)``."""
+    noise_jumps: Jumps
+    """The SoE noise's nodes, before they are split onto the grid (``noise`` above)."""
+    trip_jumps: Jumps
+    """The trip energy's nodes (negative jumps), before they are split onto the grid."""
 
 
 @njit(cache=True)
@@ -98,195 +113,58 @@ def _scatter_rows(idx: np.ndarray, w: np.ndarray, mass: np.ndarray, out: np.ndar
 
 
 @njit(cache=True)
-def plugged_share(hd: float, at: np.ndarray, w: np.ndarray) -> float:
-    """Expected part of a step a plugged-in EV stays: ``1 − h_d + h_d·Σ_n w_n F_n``."""
-    share = 1.0 - hd
-    for q in range(at.shape[0]):
-        share += hd * w[q] * at[q]
-    return share
-
-
-@njit(cache=True)
-def _minimise_moves(
-    continuation: np.ndarray,
-    slopes: np.ndarray,
-    spacing: float,
-    price_dt: float,
-    battery: Battery,
+def _backward_cluster(
+    price: np.ndarray,
     dt_h: float,
-    value: np.ndarray,
-    control: np.ndarray,
-) -> None:
-    """Exact minimiser of one semi-Lagrangian step of the battery HJB, eq. (22), at each point.
-
-    At grid point ``i`` it minimises ``π·e(d) + κ·u(d)²·Δt + W(b_i + d)`` over
-    the energy moved ``d`` (``u`` and the grid energy ``e`` follow from ``d``
-    and the efficiency), ``W`` the piecewise-linear interpolant of
-    ``continuation``. On each grid segment the objective is a convex quadratic
-    in ``d`` whose minimum is the clamped vertex; the best segment wins. This
-    is the closed-form minimiser of the strictly convex stage cost (SPEC §4),
-    replacing the switching rules (23)–(27). When ``W`` is convex the search
-    walks outward from ``d = 0`` and stops at the first interior vertex;
-    otherwise every reachable segment is examined.
-    """
-    n_soe = continuation.shape[0]
-    up_max, down_max, lin_up, quad_up, lin_down, quad_down = move_costs(
-        battery, price_dt, dt_h, 1.0
-    )
-    n_up = int(np.ceil(up_max / spacing - 1e-12))
-    n_down = int(np.ceil(down_max / spacing - 1e-12))
-    half_inv_up = 0.5 / quad_up if quad_up > 0.0 else 1e300
-    half_inv_down = 0.5 / quad_down if quad_down > 0.0 else 1e300
-    # Where the continuation is convex over a state's reach and the price is not
-    # negative, the objective is convex in d: walking segment by segment away
-    # from d = 0 can stop at the first interior vertex. concave[j] counts the
-    # concave kinks at grid points 1..j (clipping the noise at the bounds makes
-    # a few near the ends).
-    concave = np.zeros(n_soe, dtype=np.int64)
-    for j in range(1, n_soe - 1):
-        bent = slopes[j] < slopes[j - 1] - 1e-12 * (abs(slopes[j - 1]) + 1e-12)
-        concave[j] = concave[j - 1] + (1 if bent else 0)
-    concave[n_soe - 1] = concave[n_soe - 2]
-    for i in range(n_soe):
-        best = continuation[i]
-        best_d = 0.0
-        lo = max(i - n_down, 0)
-        hi = min(i + n_up, n_soe - 1)
-        convex = price_dt >= 0.0 and (hi - 1 < lo or concave[hi - 1] == concave[lo])
-        reach = min(up_max, (n_soe - 1 - i) * spacing)
-        for j in range(i, min(i + n_up, n_soe - 1)):
-            start = (j - i) * spacing
-            end = min(start + spacing, reach)
-            d = -(lin_up + slopes[j]) * half_inv_up
-            d = min(max(d, start), end)
-            cost = lin_up * d + quad_up * d * d + continuation[j] + slopes[j] * (d - start)
-            if cost < best:
-                best = cost
-                best_d = d
-            if convex and d < end:
-                break
-        reach = -min(down_max, i * spacing)
-        for j in range(i - 1, max(i - n_down, 0) - 1, -1):
-            start = (j - i) * spacing
-            lower = max(start, reach)
-            d = -(lin_down + slopes[j]) * half_inv_down
-            d = min(max(d, lower), start + spacing)
-            cost = lin_down * d + quad_down * d * d + continuation[j] + slopes[j] * (d - start)
-            if cost < best:
-                best = cost
-                best_d = d
-            if convex and d > lower:
-                break
-        value[i] = best
-        if best_d > 0.0:
-            control[i] = min(best_d / up_max, 1.0)
-        else:
-            control[i] = max(best_d / down_max, -1.0)
-
-
-@njit(cache=True)
-def _leaving_continuation(
-    d: float,
-    b: float,
-    stay: np.ndarray,
-    gone: np.ndarray,
-    hd: float,
-    at: np.ndarray,
-    w: np.ndarray,
-    soe_min: float,
-    inv_spacing: float,
-) -> float:
-    """``(1 − h_d)·W_stay(b + d) + h_d·Σ_n w_n·W_gone(b + F_n d)``, both interpolated linearly."""
-    n = stay.shape[0]
-    out = 0.0
-    for q in range(-1, at.shape[0]):
-        f = 1.0 if q < 0 else at[q]
-        table = stay if q < 0 else gone
-        weight = (1.0 - hd) if q < 0 else hd * w[q]
-        pos = min(max((b + f * d - soe_min) * inv_spacing, 0.0), n - 1.0)
-        j = min(int(pos), n - 2)
-        t = pos - j
-        out += weight * ((1.0 - t) * table[j] + t * table[j + 1])
-    return out
-
-
-@njit(cache=True)
-def _minimise_leaving(
-    stay: np.ndarray,
-    gone: np.ndarray,
-    hd: float,
-    at: np.ndarray,
-    w: np.ndarray,
     battery: Battery,
-    spacing: float,
-    price_dt: float,
-    dt_h: float,
+    tables: BatteryTables,
     value: np.ndarray,
+    value_away: np.ndarray,
     control: np.ndarray,
+    smooth: bool,
 ) -> None:
-    """Exact minimiser of one HJB step of a plugged-in EV that may leave during it, eq. (22).
-
-    At grid point ``i`` it minimises over the full-step energy move ``d``
-    ``a·(π·e(d) + κ·u(d)²·Δt) + (1 − h_d)·W_stay(b_i + d) + h_d·Σ_n w_n·W_gone(b_i + F_n d)``
-    with ``a = 1 − h_d + h_d·Σ_n w_n F_n`` (the expected part of the step
-    plugged in). The continuation is piecewise linear in ``d`` with kinks where
-    ``b_i + d`` or one of ``b_i + F_n d`` crosses a grid point; between kinks
-    the objective is a convex quadratic whose minimum is the clamped vertex.
-    Every segment in reach is examined.
-    """
-    n_soe = stay.shape[0]
-    soe_min = battery.soe_min
-    inv_spacing = 1.0 / spacing
-    up_max, down_max, lin_up, quad_up, lin_down, quad_down = move_costs(
-        battery, price_dt, dt_h, plugged_share(hd, at, w)
-    )
-    kinks = np.empty((n_soe + 1) * (at.shape[0] + 1) + 2)
-    for i in range(n_soe):
-        b = soe_min + i * spacing
-        lo = -min(down_max, i * spacing)
-        hi = min(up_max, (n_soe - 1 - i) * spacing)
-        count = 0
-        kinks[count] = lo
-        kinks[count + 1] = hi
-        kinks[count + 2] = 0.0
-        count += 3
-        for q in range(-1, at.shape[0]):
-            f = 1.0 if q < 0 else at[q]
-            if f <= 1e-12:
-                continue
-            first = max(int(np.floor(i + lo * f / spacing)), 0)
-            last = min(int(np.ceil(i + hi * f / spacing)), n_soe - 1)
-            for j in range(first, last + 1):  # grid points b_i + F·d can reach
-                d = (j - i) * spacing / f
-                if lo < d < hi:
-                    kinks[count] = d
-                    count += 1
-        points = np.sort(kinks[:count])
-        best = np.inf
-        best_d = 0.0
-        c0 = _leaving_continuation(points[0], b, stay, gone, hd, at, w, soe_min, inv_spacing)
-        for s_ in range(count - 1):
-            d0, d1 = points[s_], points[s_ + 1]
-            c1 = _leaving_continuation(d1, b, stay, gone, hd, at, w, soe_min, inv_spacing)
-            if d1 - d0 <= 1e-15:
-                c0 = c1
-                continue
-            slope = (c1 - c0) / (d1 - d0)
-            mid = 0.5 * (d0 + d1)
-            lin, quad = (lin_up, quad_up) if mid > 0.0 else (lin_down, quad_down)
-            d = d0 if quad <= 0.0 else min(max(-(lin + slope) / (2.0 * quad), d0), d1)
-            if quad <= 0.0 and lin * d1 + slope * (d1 - d0) < lin * d0:
-                d = d1
-            cost = lin * d + quad * d * d + c0 + slope * (d - d0)
-            if cost < best:
-                best = cost
-                best_d = d
-            c0 = c1
-        value[i] = best
-        if best_d > 0.0:
-            control[i] = min(best_d / up_max, 1.0)
+    """:func:`battery_backward` of one cluster: ``price`` ``(K,)``; outputs per step and point."""
+    n_steps = price.shape[0]
+    spacing, terminal = tables.spacing, tables.terminal
+    noise_idx, noise_w = tables.noise
+    depart, leave_at, leave_w, depart_cost, trip, arrive = tables.trips
+    trip_idx, trip_w = trip
+    n_soe = terminal.shape[0]
+    value[n_steps, :] = terminal
+    value_away[n_steps, :] = terminal
+    after_noise = np.empty(n_soe)
+    blend = np.zeros(n_soe)
+    trip_value = np.empty(n_soe)
+    for k in range(n_steps - 1, -1, -1):
+        v_next = value[k + 1]
+        va_next = value_away[k + 1]
+        hd = depart[k]
+        ha = arrive[k]
+        for i in range(n_soe):
+            value_away[k, i] = ha * v_next[i] + (1.0 - ha) * va_next[i]
+        if smooth:
+            smooth_expectation(v_next, tables.noise_jumps, spacing, after_noise)
         else:
-            control[i] = max(best_d / down_max, -1.0)
+            _apply_rows(noise_idx, noise_w, v_next, after_noise)
+        if hd > 0.0:
+            if smooth:
+                smooth_expectation(va_next, tables.trip_jumps, spacing, trip_value)
+            else:
+                _apply_rows(trip_idx, trip_w, va_next, trip_value)
+            for i in range(n_soe):
+                blend[i] = depart_cost[i] + trip_value[i]
+        departure = (hd, leave_at[k], leave_w[k])
+        price_dt = price[k] * dt_h
+        if smooth:  # a literal flag each: see minimise_step
+            minimise_step(
+                after_noise, blend, departure, battery, spacing, price_dt, dt_h, True,
+                value[k], control[k],
+            )  # fmt: skip
+        else:
+            minimise_step(
+                after_noise, blend, departure, battery, spacing, price_dt, dt_h, False,
+                value[k], control[k],
+            )  # fmt: skip
 
 
 @njit(parallel=True, cache=True)
@@ -298,6 +176,7 @@ def battery_backward(
     value: np.ndarray,
     value_away: np.ndarray,
     control: np.ndarray,
+    smooth: bool = False,
 ) -> None:
     """Dynamic programming for one battery type in every cluster, HJB eq. (22).
 
@@ -316,59 +195,35 @@ def battery_backward(
         Outputs, shape ``(M, K+1, S)``: cost-to-go of a connected / away battery.
     control
         Output, shape ``(M, K, S)``: the optimal control ``u ∈ [-1, 1]``.
+    smooth
+        Interpolate the continuation value by cubic Hermite pieces
+        (:mod:`models.cubic`) instead of linearly. Linear is the exact dynamic
+        program of the grid's Markov chain — the transport of
+        :func:`battery_forward` — and is what a reference best response uses;
+        cubic gives a law close to optimal at every continuous state.
     """
-    n_clusters, n_steps = price.shape
+    n_clusters = price.shape[0]
     # numba's parallel loop takes no nested tuple: unpack the tables before it
     spacing, terminal = tables.spacing, tables.terminal
     noise_idx, noise_w = tables.noise
     depart, leave_at, leave_w, depart_cost, trip, arrive = tables.trips
     trip_idx, trip_w = trip
-    n_soe = terminal.shape[0]
+    noise_shift, noise_prob = tables.noise_jumps
+    trip_shift, trip_prob = tables.trip_jumps
     for p in prange(n_clusters):
-        value[p, n_steps, :] = terminal
-        value_away[p, n_steps, :] = terminal
-        after_noise = np.empty(n_soe)
-        slopes = np.empty(n_soe - 1)
-        blend = np.empty(n_soe)
-        trip_value = np.empty(n_soe)
-        for k in range(n_steps - 1, -1, -1):
-            v_next = value[p, k + 1]
-            va_next = value_away[p, k + 1]
-            hd = depart[k]
-            ha = arrive[k]
-            for i in range(n_soe):
-                value_away[p, k, i] = ha * v_next[i] + (1.0 - ha) * va_next[i]
-            _apply_rows(noise_idx, noise_w, v_next, after_noise)
-            if hd > 0.0:
-                _apply_rows(trip_idx, trip_w, va_next, trip_value)
-                for i in range(n_soe):
-                    blend[i] = depart_cost[i] + trip_value[i]
-                _minimise_leaving(
-                    after_noise,
-                    blend,
-                    hd,
-                    leave_at[k],
-                    leave_w[k],
-                    battery,
-                    spacing,
-                    price[p, k] * dt_h,
-                    dt_h,
-                    value[p, k],
-                    control[p, k],
-                )
-                continue
-            for j in range(n_soe - 1):
-                slopes[j] = (after_noise[j + 1] - after_noise[j]) / spacing
-            _minimise_moves(
-                after_noise,
-                slopes,
-                spacing,
-                price[p, k] * dt_h,
-                battery,
-                dt_h,
-                value[p, k],
-                control[p, k],
-            )
+        # one cluster per call: numba compiles the serial function far better
+        # than the same loop written inside the parallel one
+        local = BatteryTables(
+            spacing,
+            RowMap(noise_idx, noise_w),
+            EVTrips(depart, leave_at, leave_w, depart_cost, RowMap(trip_idx, trip_w), arrive),
+            terminal,
+            Jumps(noise_shift, noise_prob),
+            Jumps(trip_shift, trip_prob),
+        )
+        _backward_cluster(
+            price[p], dt_h, battery, local, value[p], value_away[p], control[p], smooth
+        )
 
 
 @njit(cache=True)

@@ -106,29 +106,41 @@ class Flow:
         return dt_h * np.sum(stage_price * self.net_kw, axis=1) + self.other_cost
 
 
-def best_response(game: Game, stage_price: np.ndarray) -> tuple[Policy, np.ndarray]:
+def best_response(
+    game: Game, stage_price: np.ndarray, smooth: bool | None = None
+) -> tuple[Policy, np.ndarray]:
     """Optimal policy of every cluster's household facing ``stage_price`` (HJB, eq. (22)).
+
+    ``smooth`` chooses the battery HJB's interpolation (cubic when true,
+    :mod:`models.cubic`); by default the game's ``solver.continuation``.
 
     Returns
     -------
     tuple
-        The policy and the optimal expected daily cost per household [$], ``(M,)``,
-        read off the value functions.
+        The policy and its expected daily cost per household [$], ``(M,)``: the
+        optimal cost in the grid's chain, read off the value functions (linear);
+        or the cubic law's cost pushed through the chain's transport.
     """
     m, k = stage_price.shape
     price = np.ascontiguousarray(stage_price, dtype=float)
     controls = []
     values = []
+    if smooth is None:
+        smooth = game.config.solver.continuation == "cubic"
     for grid in (game.ess, game.ev):
         s = len(grid.soe)
         value = np.empty((m, k + 1, s))
         value_away = np.empty((m, k + 1, s))
         control = np.empty((m, k, s))
         kernels.battery_backward(
-            price, game.dt_h, grid.battery, grid.tables, value, value_away, control
+            price, game.dt_h, grid.battery, grid.tables, value, value_away, control, smooth
         )
         controls.append(control)
-        values.append(value[:, 0, :] @ grid.initial)
+        if smooth:  # the cost of the policy through the transport, not the cubic value
+            _, _, power, other = _grid_flow(game.dt_h, grid, control)
+            values.append(game.dt_h * np.sum(price * power, axis=1) + other)
+        else:  # the exact dynamic program of the grid's chain: its value is that cost
+            values.append(value[:, 0, :] @ grid.initial)
 
     sh = game.config.household.shiftable
     quantum = sh.power_kw * game.dt_h
@@ -157,17 +169,21 @@ def best_response(game: Game, stage_price: np.ndarray) -> tuple[Policy, np.ndarr
     return policy, optimal
 
 
-def _battery_flow(game: Game, grid_name: str, control: np.ndarray) -> tuple[np.ndarray, ...]:
-    grid: BatteryGrid = getattr(game, grid_name)
+def _grid_flow(dt_h: float, grid: BatteryGrid, control: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Densities (connected, away), power and non-energy cost of one battery under ``control``."""
     m, k, s = control.shape
     density = np.empty((m, k + 1, s))
     away = np.empty((m, k + 1, s))
     power = np.empty((m, k))
     other = np.empty(m)
     kernels.battery_forward(
-        control, grid.initial, game.dt_h, grid.battery, grid.tables, density, away, power, other
+        control, grid.initial, dt_h, grid.battery, grid.tables, density, away, power, other
     )
     return density, away, power, other
+
+
+def _battery_flow(game: Game, grid_name: str, control: np.ndarray) -> tuple[np.ndarray, ...]:
+    return _grid_flow(game.dt_h, getattr(game, grid_name), control)
 
 
 def population_flow(game: Game, policy: Policy) -> Flow:

@@ -21,7 +21,8 @@ def game():
             "seed": 11,
             "time": {"dt_h": 1.0},
             "clusters": {"count": 3, "households": 20, "distances": {"kind": "line"}},
-            "solver": {"soe_points": 31},
+            # the joint DP interpolates linearly: so does the law it is checked against
+            "solver": {"soe_points": 31, "ev_soe_points": 31, "continuation": "linear"},
         }
     )
     return build_game(config)

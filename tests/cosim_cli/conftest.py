@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-#: Two clusters, hourly steps, a coarse SoE grid.
+#: Two clusters, hourly steps, the coarsest SoE grid whose law converges in the continuous game.
 SMALL = """
 seed = 3
 [scenario]
@@ -19,7 +19,7 @@ count = 2
 households = 10
 distances = { kind = "line" }
 [solver]
-soe_points = 21
+soe_points = 41
 """
 
 

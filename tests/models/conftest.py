@@ -8,7 +8,7 @@ from models.config import GameConfig
 
 
 def small_config(**overrides: dict) -> GameConfig:
-    """A fast game: 3 clusters, one-hour steps, 41 SoE points; ``overrides`` per section."""
+    """A fast game: 3 clusters, hourly steps, 41 SoE points; ``overrides`` per section."""
     data = {
         "seed": 11,
         "time": {"dt_h": 1.0},

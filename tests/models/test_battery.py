@@ -8,10 +8,17 @@ import pytest
 from models import kernels
 from models.config import StorageConfig
 from models.grids import BatteryGrid, build_battery_grid
+from models.hjb_step import minimise_step
 
 DT = 1.0
 STEPS = 24
 HOURS = np.arange(STEPS) * DT
+
+
+def _minimise_moves(cont, slopes, spacing, price_dt, bat, dt_h, value, control) -> None:
+    """The linear HJB step of a battery that stays (``slopes`` are implied by ``cont``)."""
+    stay = (0.0, np.ones(1), np.ones(1))
+    minimise_step(cont, cont, stay, bat, spacing, price_dt, dt_h, False, value, control)
 
 
 def battery(**overrides) -> StorageConfig:
@@ -92,7 +99,7 @@ def test_closed_form_minimiser_beats_a_fine_control_search():
         slopes = np.diff(cont) / grid.spacing
         value = np.empty(s)
         control = np.empty(s)
-        kernels._minimise_moves(
+        _minimise_moves(
             cont,
             slopes,
             grid.spacing,

@@ -11,9 +11,16 @@ from models import battery, kernels
 from models.battery import Battery
 from models.config import StorageConfig
 from models.grids import build_battery_grid
+from models.hjb_step import minimise_step
 
 #: 1–9 kWh, 4 kW in, 5 kW out, 80 % one way, 0.1 $/h wear, no noise.
 BAT = Battery(1.0, 9.0, 4.0, 5.0, 0.8, 0.1, 0.0)
+
+
+def _minimise_moves(cont, slopes, spacing, price_dt, bat, dt_h, value, control) -> None:
+    """The linear HJB step of a battery that stays (``slopes`` are implied by ``cont``)."""
+    stay = (0.0, np.ones(1), np.ones(1))
+    minimise_step(cont, cont, stay, bat, spacing, price_dt, dt_h, False, value, control)
 
 
 def test_stored_change_grid_power_and_wear_known_answers():
@@ -127,7 +134,7 @@ def test_the_hjb_control_moves_the_state_by_the_model_move():
         cont = np.cumsum(np.sort(rng.normal(0.0, 0.1, len(grid.soe))))
         value, control = np.empty(len(grid.soe)), np.empty(len(grid.soe))
         price_dt = rng.uniform(0.0, 0.2) * dt_h
-        kernels._minimise_moves(
+        _minimise_moves(
             cont, np.diff(cont) / grid.spacing, grid.spacing, price_dt, bat, dt_h, value, control
         )
         for i, u in enumerate(control):
