@@ -31,9 +31,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from models.battery import Battery, move_costs
+
 __all__ = [
     "cubic_minimum",
     "hermite",
+    "minimise_moves_cubic",
     "node_slopes",
     "segment_curvature",
     "smooth_expectation",
@@ -56,7 +59,7 @@ def node_slopes(values: np.ndarray, spacing: float, out: np.ndarray) -> None:
         out[j] = (values[j + 1] - values[j - 1]) / (2.0 * spacing)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hermite(
     values: np.ndarray, slopes: np.ndarray, pos: float, spacing: float
 ) -> tuple[float, float]:
@@ -165,3 +168,126 @@ def segment_curvature(
         rise = values[j + 1] - values[j]
         m0, m1 = slopes[j] * spacing, slopes[j + 1] * spacing
         out[j] = min(6.0 * rise - 4.0 * m0 - 2.0 * m1, -6.0 * rise + 2.0 * m0 + 4.0 * m1) * inv
+
+
+@njit(cache=True)
+def _side(
+    i: int,
+    sign: float,
+    reach: float,
+    stage: tuple[float, float],
+    values: np.ndarray,
+    slopes: np.ndarray,
+    spacing: float,
+    convex: bool,
+) -> tuple[float, float]:
+    """Minimum ``(d, f)`` of a staying battery's cubic step objective on one side of ``d = 0``.
+
+    With ``a = |d|`` (``sign`` ±1 the side) and ``stage = (lin, quad)`` the
+    objective is ``lin·sign·a + quad·a² + W(b_i + sign·a)`` on ``[0, reach]``.
+    Its pieces are the grid segments crossed, whose end values and slopes are
+    the table's own; only a piece ending at the reach needs the interpolant.
+    When the objective is ``convex`` on the side its derivative only grows, and
+    a bisection over the grid points finds the one piece holding the minimum;
+    otherwise every piece is minimised.
+    """
+    lin, quad = stage
+    full = int(reach / spacing + 1e-9)  # grid points b_i ± spacing, ..., b_i ± full·spacing
+    best_a, best = 0.0, values[i]
+    if reach <= 0.0:
+        return 0.0, best
+    step = 1 if sign > 0.0 else -1
+    lo, hi = 0, full + 1  # pieces m = 1..full end on grid points; m = full + 1 at the reach
+    if convex:
+        if sign * (lin + slopes[i]) >= 0.0:
+            return 0.0, best
+        lo = 1
+        while lo < hi:  # the first grid point with a non-negative derivative
+            mid = (lo + hi) // 2
+            if sign * (lin + slopes[i + step * mid]) + 2.0 * quad * mid * spacing >= 0.0:
+                hi = mid
+            else:
+                lo = mid + 1
+        lo = hi - 1
+        # the minimum is in piece hi, or at its start when that piece is empty
+        a0 = lo * spacing
+        f0 = lin * sign * a0 + quad * a0 * a0 + values[i + step * lo]
+        if f0 < best:
+            best_a, best = a0, f0
+    for m in range(lo + 1, hi + 1):
+        a0 = (m - 1) * spacing
+        j0 = i + step * (m - 1)
+        f0 = lin * sign * a0 + quad * a0 * a0 + values[j0]
+        g0 = sign * (lin + slopes[j0]) + 2.0 * quad * a0
+        if m <= full:
+            a1 = m * spacing
+            v1, s1 = values[j0 + step], slopes[j0 + step]
+        else:
+            a1 = reach
+            if a1 - a0 <= 1e-12 * spacing:
+                continue
+            v1, s1 = hermite(values, slopes, i + sign * a1 / spacing, spacing)
+        f1 = lin * sign * a1 + quad * a1 * a1 + v1
+        g1 = sign * (lin + s1) + 2.0 * quad * a1
+        a, f = cubic_minimum(a0, a1, f0, g0, f1, g1)
+        if f < best:
+            best_a, best = a, f
+    return sign * best_a, best
+
+
+@njit(cache=True)
+def minimise_moves_cubic(
+    stay: np.ndarray,
+    battery: Battery,
+    spacing: float,
+    price_dt: float,
+    dt_h: float,
+    value: np.ndarray,
+    control: np.ndarray,
+) -> None:
+    """:func:`models.hjb_step.minimise_step` of a battery that stays, cubic: the fast path.
+
+    With one continuation only, the pieces are the grid segments and their
+    ends are table entries, so no interpolant is evaluated but at the reach.
+    A side of a state's reach whose segments all have a curvature above
+    ``−2·quad`` has a convex objective (:func:`_side` bisects it).
+    """
+    n_soe = stay.shape[0]
+    up_max, down_max, lin_up, quad_up, lin_down, quad_down = move_costs(
+        battery, price_dt, dt_h, 1.0
+    )
+    slopes = np.empty(n_soe)
+    node_slopes(stay, spacing, slopes)
+    curvature = np.empty(n_soe - 1)
+    segment_curvature(stay, slopes, spacing, curvature)
+    bent = np.zeros(n_soe, dtype=np.int64)  # bent[j]: segments 0..j−1 below the floor
+    for j in range(n_soe - 1):
+        bent[j + 1] = bent[j] + (1 if curvature[j] < -2.0 * min(quad_up, quad_down) else 0)
+    n_up = int(np.ceil(up_max / spacing - 1e-12))
+    n_down = int(np.ceil(down_max / spacing - 1e-12))
+    for i in range(n_soe):
+        top = min(i + n_up, n_soe - 1)
+        bottom = max(i - n_down, 0)
+        d_up, f_up = _side(
+            i,
+            1.0,
+            min(up_max, (n_soe - 1 - i) * spacing),
+            (lin_up, quad_up),
+            stay,
+            slopes,
+            spacing,
+            bent[top] == bent[i],
+        )
+        d_down, f_down = _side(
+            i,
+            -1.0,
+            min(down_max, i * spacing),
+            (lin_down, quad_down),
+            stay,
+            slopes,
+            spacing,
+            bent[i] == bent[bottom],
+        )
+        d, f = (d_up, f_up) if f_up <= f_down else (d_down, f_down)
+        value[i] = f
+        control[i] = min(d / up_max, 1.0) if d > 0.0 else max(d / down_max, -1.0)

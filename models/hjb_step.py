@@ -38,7 +38,7 @@ from models.cubic import cubic_minimum, hermite, node_slopes, segment_curvature
 __all__ = ["minimise_step", "side_minimum"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _component(
     table: np.ndarray,
     slopes: np.ndarray,
@@ -64,7 +64,7 @@ def _component(
     return (1.0 - t) * table[j] + t * table[j + 1], (table[j + 1] - table[j]) / spacing
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _continuation(
     d: float,
     i: int,
@@ -111,6 +111,7 @@ def side_minimum(
     departure: tuple[float, np.ndarray, np.ndarray],
     spacing: float,
     flags: tuple[bool, bool],
+    cuts: np.ndarray,
 ) -> tuple[float, float]:
     """Minimum ``(d, f)`` of the step objective on one side of ``d = 0``.
 
@@ -119,7 +120,8 @@ def side_minimum(
     by the cubic interpolation only); ``departure = (h_d, F, w)``;
     ``flags = (smooth, convex)``: cubic interpolation, and whether the
     objective is convex on this side (then a bisection narrows the search to
-    one grid segment; otherwise every piece in reach is examined).
+    one grid segment; otherwise every piece in reach is examined); ``cuts`` a
+    scratch buffer for the pieces' ends, long enough for every piece in reach.
     """
     smooth, convex = flags
     lin, quad = stage
@@ -140,11 +142,11 @@ def side_minimum(
                 lo = mid + 1
         a_start, a_end = (hi - 1) * spacing, min(hi * spacing, reach)
     # the pieces of [a_start, a_end]: where some b_i + F·d crosses a grid point
+    leaving = departure[0] > 0.0
     at = departure[1]
-    cuts = np.empty(2 + (at.shape[0] + 1) * (int((a_end - a_start) / spacing) + 2))
-    cuts[0], cuts[1] = a_start, a_end
-    count = 2
-    for q in range(-1, at.shape[0] if departure[0] > 0.0 else 0):
+    cuts[0] = a_start
+    count = 1
+    for q in range(-1, at.shape[0] if leaving else 0):
         f = 1.0 if q < 0 else at[q]
         if f <= 1e-12:
             continue
@@ -153,8 +155,11 @@ def side_minimum(
             if a_start < a < a_end:
                 cuts[count] = a
                 count += 1
+    cuts[count] = a_end
+    count += 1
     points = cuts[:count]
-    points.sort()
+    if leaving:  # one component alone crosses grid points in order
+        points.sort()
     v0, g0 = _continuation(sign * a_start, i, stay, gone, departure, spacing, smooth, sign)
     best_a, best = a_start, lin * sign * a_start + quad * a_start * a_start + v0
     if c0 < best:
@@ -263,6 +268,7 @@ def minimise_step(
         bent_gone = _bent_counts(gone, gone_slopes, spacing, smooth, 0.5 * stage_curvature / spread)
     n_up = int(np.ceil(up_max / spacing - 1e-12))
     n_down = int(np.ceil(down_max / spacing - 1e-12))
+    cuts = np.empty(2 + (at.shape[0] + 1) * (max(n_up, n_down) + 3))
     pair_stay = (stay, stay_slopes)
     pair_gone = (gone, gone_slopes)
     for i in range(n_soe):
@@ -280,6 +286,7 @@ def minimise_step(
             departure,
             spacing,
             (smooth, up_convex),
+            cuts,
         )
         d_down, f_down = side_minimum(
             i,
@@ -291,6 +298,7 @@ def minimise_step(
             departure,
             spacing,
             (smooth, down_convex),
+            cuts,
         )
         d, f = (d_up, f_up) if f_up <= f_down else (d_down, f_down)
         value[i] = f

@@ -34,8 +34,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from models.battery import Battery, move, plugged_share
-from models.cubic import smooth_expectation
+from models.battery import Battery, move, move_costs, plugged_share
+from models.cubic import minimise_moves_cubic, smooth_expectation
 from models.hjb_step import minimise_step
 
 
@@ -113,6 +113,84 @@ def _scatter_rows(idx: np.ndarray, w: np.ndarray, mass: np.ndarray, out: np.ndar
 
 
 @njit(cache=True)
+def minimise_moves_linear(
+    continuation: np.ndarray,
+    slopes: np.ndarray,
+    spacing: float,
+    price_dt: float,
+    battery: Battery,
+    dt_h: float,
+    value: np.ndarray,
+    control: np.ndarray,
+) -> None:
+    """Exact minimiser of one semi-Lagrangian step of the battery HJB, eq. (22), at each point.
+
+    At grid point ``i`` it minimises ``π·e(d) + κ·u(d)²·Δt + W(b_i + d)`` over
+    the energy moved ``d`` (``u`` and the grid energy ``e`` follow from ``d``
+    and the efficiency), ``W`` the piecewise-linear interpolant of
+    ``continuation``. On each grid segment the objective is a convex quadratic
+    in ``d`` whose minimum is the clamped vertex; the best segment wins. This
+    is the closed-form minimiser of the strictly convex stage cost (SPEC §4),
+    replacing the switching rules (23)–(27). When ``W`` is convex the search
+    walks outward from ``d = 0`` and stops at the first interior vertex;
+    otherwise every reachable segment is examined.
+    """
+    n_soe = continuation.shape[0]
+    up_max, down_max, lin_up, quad_up, lin_down, quad_down = move_costs(
+        battery, price_dt, dt_h, 1.0
+    )
+    n_up = int(np.ceil(up_max / spacing - 1e-12))
+    n_down = int(np.ceil(down_max / spacing - 1e-12))
+    half_inv_up = 0.5 / quad_up if quad_up > 0.0 else 1e300
+    half_inv_down = 0.5 / quad_down if quad_down > 0.0 else 1e300
+    # Where the continuation is convex over a state's reach and the price is not
+    # negative, the objective is convex in d: walking segment by segment away
+    # from d = 0 can stop at the first interior vertex. concave[j] counts the
+    # concave kinks at grid points 1..j (clipping the noise at the bounds makes
+    # a few near the ends).
+    concave = np.zeros(n_soe, dtype=np.int64)
+    for j in range(1, n_soe - 1):
+        bent = slopes[j] < slopes[j - 1] - 1e-12 * (abs(slopes[j - 1]) + 1e-12)
+        concave[j] = concave[j - 1] + (1 if bent else 0)
+    concave[n_soe - 1] = concave[n_soe - 2]
+    for i in range(n_soe):
+        best = continuation[i]
+        best_d = 0.0
+        lo = max(i - n_down, 0)
+        hi = min(i + n_up, n_soe - 1)
+        convex = price_dt >= 0.0 and (hi - 1 < lo or concave[hi - 1] == concave[lo])
+        reach = min(up_max, (n_soe - 1 - i) * spacing)
+        for j in range(i, min(i + n_up, n_soe - 1)):
+            start = (j - i) * spacing
+            end = min(start + spacing, reach)
+            d = -(lin_up + slopes[j]) * half_inv_up
+            d = min(max(d, start), end)
+            cost = lin_up * d + quad_up * d * d + continuation[j] + slopes[j] * (d - start)
+            if cost < best:
+                best = cost
+                best_d = d
+            if convex and d < end:
+                break
+        reach = -min(down_max, i * spacing)
+        for j in range(i - 1, max(i - n_down, 0) - 1, -1):
+            start = (j - i) * spacing
+            lower = max(start, reach)
+            d = -(lin_down + slopes[j]) * half_inv_down
+            d = min(max(d, lower), start + spacing)
+            cost = lin_down * d + quad_down * d * d + continuation[j] + slopes[j] * (d - start)
+            if cost < best:
+                best = cost
+                best_d = d
+            if convex and d > lower:
+                break
+        value[i] = best
+        if best_d > 0.0:
+            control[i] = min(best_d / up_max, 1.0)
+        else:
+            control[i] = max(best_d / down_max, -1.0)
+
+
+@njit(cache=True)
 def _backward_cluster(
     price: np.ndarray,
     dt_h: float,
@@ -133,6 +211,7 @@ def _backward_cluster(
     value[n_steps, :] = terminal
     value_away[n_steps, :] = terminal
     after_noise = np.empty(n_soe)
+    slopes = np.empty(n_soe - 1)
     blend = np.zeros(n_soe)
     trip_value = np.empty(n_soe)
     for k in range(n_steps - 1, -1, -1):
@@ -153,17 +232,26 @@ def _backward_cluster(
                 _apply_rows(trip_idx, trip_w, va_next, trip_value)
             for i in range(n_soe):
                 blend[i] = depart_cost[i] + trip_value[i]
-        departure = (hd, leave_at[k], leave_w[k])
         price_dt = price[k] * dt_h
-        if smooth:  # a literal flag each: see minimise_step
+        if hd <= 0.0 and smooth:  # a battery that stays: the specialised minimisers
+            minimise_moves_cubic(
+                after_noise, battery, spacing, price_dt, dt_h, value[k], control[k]
+            )
+        elif hd <= 0.0:
+            for j in range(n_soe - 1):
+                slopes[j] = (after_noise[j + 1] - after_noise[j]) / spacing
+            minimise_moves_linear(
+                after_noise, slopes, spacing, price_dt, battery, dt_h, value[k], control[k]
+            )
+        elif smooth:  # a literal flag each: see minimise_step
             minimise_step(
-                after_noise, blend, departure, battery, spacing, price_dt, dt_h, True,
-                value[k], control[k],
+                after_noise, blend, (hd, leave_at[k], leave_w[k]), battery, spacing, price_dt,
+                dt_h, True, value[k], control[k],
             )  # fmt: skip
         else:
             minimise_step(
-                after_noise, blend, departure, battery, spacing, price_dt, dt_h, False,
-                value[k], control[k],
+                after_noise, blend, (hd, leave_at[k], leave_w[k]), battery, spacing, price_dt,
+                dt_h, False, value[k], control[k],
             )  # fmt: skip
 
 

@@ -7,9 +7,10 @@ import pytest
 
 from models.battery import move_costs, plugged_share
 from models.config import EVConfig
-from models.cubic import hermite, node_slopes, smooth_expectation
+from models.cubic import hermite, minimise_moves_cubic, node_slopes, smooth_expectation
 from models.grids import build_battery_grid
 from models.hjb_step import minimise_step
+from models.kernels import minimise_moves_linear
 
 DT = 0.25
 
@@ -104,3 +105,26 @@ def test_the_smooth_expectation_adds_no_spurious_variance():
     # splitting the jumped mass linearly instead — the transport's representation — does not
     linear = grid.noise_w * table[grid.noise_idx]
     assert np.max(np.abs(linear.sum(axis=1) - exact)[inner]) > 1e-4
+
+
+def test_the_fast_paths_of_a_staying_battery_agree_with_the_general_step():
+    """``minimise_moves_cubic`` and the linear walk give the general minimiser's answer."""
+    rng = np.random.default_rng(8)
+    grid = build_battery_grid(EVConfig(), 61, 1, DT, np.arange(4) * DT)
+    n, h = len(grid.soe), grid.spacing
+    stay_put = (0.0, np.ones(1), np.ones(1))
+    for trial in range(10):
+        table = np.cumsum(
+            rng.normal(0.0, 0.05, n) if trial % 2 else np.sort(rng.normal(0.0, 0.05, n))
+        )
+        price_dt = rng.uniform(-0.05, 0.3) * DT
+        for smooth in (False, True):
+            general, fast = (np.empty(n), np.empty(n)), (np.empty(n), np.empty(n))
+            minimise_step(table, table, stay_put, grid.battery, h, price_dt, DT, smooth, *general)
+            if smooth:
+                minimise_moves_cubic(table, grid.battery, h, price_dt, DT, *fast)
+            else:
+                slopes = np.diff(table) / h
+                minimise_moves_linear(table, slopes, h, price_dt, grid.battery, DT, *fast)
+            np.testing.assert_allclose(fast[0], general[0], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(fast[1], general[1], rtol=0, atol=1e-9)
