@@ -50,7 +50,7 @@ def test_in_standalone_its_gain_is_the_laws_continuous_exploitability(standalone
     finds the loss the law's own grid cannot see.
     """
     law = LawUnderTest.from_equilibrium(standalone)
-    frame, per, (worst, lo, hi, _) = measure_price_taker_gap(law, HOUSEHOLDS, 40, seed=5)
+    frame, per, (_, lo, hi, _) = measure_price_taker_gap(law, HOUSEHOLDS, 40, seed=5)
     expected = standalone.exploitability_continuous_by_cluster
     assert np.all((per["lo"] <= expected) & (expected <= per["hi"])), (per, expected)
     assert lo <= np.max(expected) <= hi
