@@ -65,7 +65,7 @@ class FictitiousPlay:
         self.mode = mode
         self.solver = game.config.solver
         self.margin = 1.0
-        """Fraction of the tolerances the iterates must meet (tightened when the law misses)."""
+        """Multiple of the tolerances the iterates must meet (looser in the linear phase)."""
         self.smooth = False
         """Best responses with the cubic continuation (:mod:`models.cubic`): the second phase."""
 
@@ -212,22 +212,23 @@ def _iterate(
     if cubic:
         algorithm.smooth = True
         algorithm.margin = 1.0
-        run = run_fixed_point(
-            algorithm, run.iterations + tol.max_iterations, on_iteration, resume=run
-        )
+    budget = run.iterations + tol.max_iterations
+    if cubic:
+        run = run_fixed_point(algorithm, budget, on_iteration, resume=run)
     while True:
         law = feedback_law(game, mode, run.state)
         met = (
             float(np.max(law.gap)) <= tol.exploitability_tolerance
             and law.price_gap <= tol.price_tolerance
         )
-        if met or not run.converged or algorithm.margin < 0.1:
+        if met or not run.converged or run.iterations >= budget:
             return run, law, met
-        # the mixture met the tolerances but its law alone did not: iterate on, tighter
-        algorithm.margin /= 2.0
-        run = run_fixed_point(
-            algorithm, run.iterations + tol.max_iterations, on_iteration, resume=run
-        )
+        # The mixture met the tolerances but its law alone did not. Iterate on to
+        # the next iterate that meets them and check its law: where the
+        # equilibrium needs mixing, the pure best response jumps between
+        # alternatives and the residuals cycle above a floor rather than fall,
+        # so the law is checked at every iterate within tolerance.
+        run = run_fixed_point(algorithm, budget, on_iteration, resume=run)
 
 
 #: The linear phase of a cubic solve stops at this multiple of the tolerances: the
@@ -260,8 +261,9 @@ def solve_equilibrium(
         applies it, against a best response on a grid ``CONTINUOUS_REFINE``
         times finer (:func:`models.exploitability.continuous_exploitability`)
         — is within the exploitability tolerance. When the mixture met the
-        tolerances but its law did not, the iteration goes on with the
-        tolerances halved (down to a tenth) before giving up.
+        tolerances but its law did not, the iteration goes on, and the law of
+        every later iterate within the tolerances is checked, until one meets
+        them or ``max_iterations`` more iterations have passed.
 
     Notes
     -----
