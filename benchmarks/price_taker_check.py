@@ -45,10 +45,9 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         households = np.full(game.n_clusters, size)
         t0 = time.perf_counter()
-        frame, per, (worst, lo, hi, cluster) = measure_price_taker_gap(
-            law, households, args.reps, loaded.scenario.seed
-        )
-        gap = frame["gap"]
+        measured = measure_price_taker_gap(law, households, args.reps, loaded.scenario.seed)
+        per, (worst, lo, hi, cluster) = measured.per_cluster, measured.largest
+        gap = measured.rows["gap"]
         rows.append(
             {
                 "households": int(households.sum()),

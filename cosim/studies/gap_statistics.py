@@ -9,6 +9,8 @@ non-positive, and the fit says plainly when the data do not identify a rate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -262,3 +264,22 @@ def rate_text(rate: dict, digits: int = 3) -> str:
         return f"rate not identified ({rate.get('reason') or 'no fit'})"
     slope, lo, hi = (f"{rate[k]:.{digits}f}" for k in ("slope", "slope_lo", "slope_hi"))
     return f"N^{slope} [{lo}, {hi}]"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """When a measurement stops adding replications.
+
+    It stops once the simultaneous interval of the largest cluster mean
+    (:func:`max_mean_ci`) has a half-width of at most ``relative`` times the
+    estimate's magnitude, or at most ``floor`` [$] — the resolution below
+    which a gap is not worth resolving — or when ``max_replications`` have run.
+    """
+
+    relative: float = 0.25
+    floor: float = 0.0
+    max_replications: int = 1024
+
+    def met(self, estimate: float, lo: float, hi: float) -> bool:
+        """Whether an interval ``[lo, hi]`` around ``estimate`` is precise enough."""
+        return 0.5 * (hi - lo) <= max(self.relative * abs(estimate), self.floor)

@@ -26,13 +26,19 @@ from cosim.sim import hems
 from cosim.sim.engine import CoSimulation
 from cosim.sim.hooks import HouseholdLaw, LawRow
 from cosim.studies.epsilon import deviators
-from cosim.studies.gap_statistics import cluster_means, max_mean_ci
+from cosim.studies.gap_statistics import Precision, cluster_means, max_mean_ci
 from cosim.studies.law_under_test import LawUnderTest
 from cosim.studies.montecarlo import engine_seed
 from models.exploitability import CONTINUOUS_REFINE, refined_game
 from models.response import best_response
 
-__all__ = ["FineTables", "PriceTakerDeviation", "measure_price_taker_gap", "price_taker_tables"]
+__all__ = [
+    "FineTables",
+    "PriceTakerDeviation",
+    "PriceTakerGap",
+    "measure_price_taker_gap",
+    "price_taker_tables",
+]
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,33 @@ def _one_replication(
     return rows
 
 
+@dataclass(frozen=True)
+class PriceTakerGap:
+    """The fine-grid price taker's paired gain over the law."""
+
+    rows: pd.DataFrame
+    """One row per replication and cluster: ``j_law``, ``j_dev``, ``gap``, ``has_ev``."""
+    per_cluster: pd.DataFrame
+    """Mean gain per cluster with simultaneous 95 % intervals (:func:`cluster_means`)."""
+    largest: tuple[float, float, float, int]
+    """The largest cluster mean, its simultaneous interval and its cluster (:func:`max_mean_ci`)."""
+    stopped: str
+    """Why the replications stopped: ``"fixed"``, ``"precise"`` or ``"max_replications"``."""
+
+    @property
+    def replications(self) -> int:
+        """Replications run."""
+        return int(self.rows["replication"].nunique())
+
+
 def measure_price_taker_gap(
     law: LawUnderTest,
     households: np.ndarray,
     replications: int,
     seed: int,
     refine: int = CONTINUOUS_REFINE,
-) -> tuple[pd.DataFrame, pd.DataFrame, tuple[float, float, float, int]]:
+    precision: Precision | None = None,
+) -> PriceTakerGap:
     """The fine-grid price taker's paired gain over the law, per cluster and for the max.
 
     Parameters
@@ -130,25 +156,34 @@ def measure_price_taker_gap(
     households
         ``N_p`` per cluster.
     replications
-        Paired replications (one day each); replication ``r`` runs on the
-        ``r``-th ``SeedSequence`` child of ``seed``.
+        Paired replications (one day each) per batch; replication ``r`` runs
+        on the ``r``-th ``SeedSequence`` child of ``seed``, so a run with more
+        replications extends one with fewer.
     seed
         The study's seed.
     refine
         How many times finer the deviator's grids are than the law's.
-
-    Returns
-    -------
-    tuple
-        The replications' rows (one per cluster and replication), the
-        per-cluster means with 95 % confidence intervals, and the largest mean
-        over clusters with its simultaneous (Bonferroni) 95 % interval and its
-        cluster (:func:`cosim.studies.gap_statistics.max_mean_ci`).
+    precision
+        Add batches of ``replications`` until it is met (see
+        :class:`~cosim.studies.gap_statistics.Precision`); ``None``: one batch.
     """
     tables = price_taker_tables(law, refine)
-    rows = []
-    for r, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
-        for row in _one_replication(law, households, tables, engine_seed(child)):
-            rows.append({"replication": r, **row})
-    frame = pd.DataFrame(rows)
-    return frame, cluster_means(frame), max_mean_ci(frame)
+    parent = np.random.SeedSequence(seed)
+    rows: list[dict[str, float | int | bool]] = []
+    done = 0
+    while True:
+        for child in parent.spawn(replications):
+            for row in _one_replication(law, households, tables, engine_seed(child)):
+                rows.append({"replication": done, **row})
+            done += 1
+        frame = pd.DataFrame(rows)
+        largest = max_mean_ci(frame)
+        if precision is None:
+            stopped = "fixed"
+        elif precision.met(*largest[:3]):
+            stopped = "precise"
+        elif done + replications > precision.max_replications:
+            stopped = "max_replications"
+        else:
+            continue
+        return PriceTakerGap(frame, cluster_means(frame), largest, stopped)

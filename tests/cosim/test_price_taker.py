@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cosim.studies.gap_statistics import Precision
 from cosim.studies.law_under_test import LawUnderTest
 from cosim.studies.price_taker import FineTables, _one_replication, measure_price_taker_gap
 from market.pricing import Mode
@@ -50,10 +51,25 @@ def test_in_standalone_its_gain_is_the_laws_continuous_exploitability(standalone
     finds the loss the law's own grid cannot see.
     """
     law = LawUnderTest.from_equilibrium(standalone)
-    frame, per, (_, lo, hi, _) = measure_price_taker_gap(law, HOUSEHOLDS, 40, seed=5)
+    measured = measure_price_taker_gap(law, HOUSEHOLDS, 40, seed=5)
+    frame, per, (_, lo, hi, _) = measured.rows, measured.per_cluster, measured.largest
     expected = standalone.exploitability_continuous_by_cluster
     assert np.all((per["lo"] <= expected) & (expected <= per["hi"])), (per, expected)
     assert lo <= np.max(expected) <= hi
     pooled = frame["gap"]
     assert pooled.mean() - 2.0 * pooled.std(ddof=1) / np.sqrt(len(pooled)) > 0.0
     assert standalone.exploitability <= 0.1 * np.max(expected)  # invisible on the law's grid
+
+
+def test_replications_are_added_until_the_interval_is_precise_enough(standalone):
+    """Batches extend one another (same seed children); the stopping rule says why it stopped."""
+    law = LawUnderTest.from_equilibrium(standalone)
+    one = measure_price_taker_gap(law, HOUSEHOLDS, 4, seed=5)
+    assert (one.replications, one.stopped) == (4, "fixed")
+    loose = measure_price_taker_gap(law, HOUSEHOLDS, 4, seed=5, precision=Precision(floor=1.0))
+    assert (loose.replications, loose.stopped) == (4, "precise")
+    strict = Precision(relative=1e-6, max_replications=12)
+    capped = measure_price_taker_gap(law, HOUSEHOLDS, 4, seed=5, precision=strict)
+    assert (capped.replications, capped.stopped) == (12, "max_replications")
+    first = capped.rows[capped.rows["replication"] < 4].reset_index(drop=True)
+    assert first.equals(one.rows)  # the first batch is the one-batch run, bit for bit
