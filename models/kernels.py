@@ -5,9 +5,9 @@ state of energy on a uniform grid; the EV adds the exogenous connected/away
 chain. One step of the scheme, for a connected battery at grid point ``i``:
 
 1. control ``u`` moves the energy to ``y = b_i + Δb(u)`` (within bounds), split
-   linearly between the two neighbouring grid points — the monotone
-   semi-Lagrangian step of the HJB eq. (22); its exact minimiser over
-   continuous ``u`` replaces the switching rules (23)–(27);
+   linearly between the two neighbouring grid points — the semi-Lagrangian
+   step of the HJB eq. (22); its exact minimiser over continuous ``u``
+   replaces the switching rules (23)–(27);
 2. SoE noise ``σ√Δt·Z`` moves each grid point by Gauss–Hermite nodes, again
    split linearly and clipped (a row-stochastic matrix ``N``);
 3. (EV) a plugged-in EV leaves *during* the step with hazard ``h_d``, at a
@@ -18,10 +18,13 @@ chain. One step of the scheme, for a connected battery at grid point ``i``:
    energy (Gauss–Hermite nodes) moves it to the away layer. Away EVs arrive
    with hazard ``h_a`` and are plugged in from the next step.
 
-The HJB takes expectations of the next value through exactly these transition
-weights and the FPK eq. (28) pushes mass through their transpose, so the
-density keeps its mass to rounding and never turns negative, and the HJB value
-equals the expected cost of its own policy under the pushed density.
+The FPK eq. (28) pushes mass through these transition weights, so the density
+keeps its mass to rounding and never turns negative. The HJB reads the next
+value between grid points either linearly — expectations through exactly these
+weights, the grid chain's exact program, whose value equals the expected cost
+of its policy under the pushed density — or by cubic Hermite pieces
+(:mod:`models.cubic`), whose law is close to optimal at every continuous state;
+the step is minimised exactly either way (:mod:`models.hjb_step`).
 
 Kernels write into preallocated outputs; the heavy ones run the clusters in
 parallel (``prange``).
