@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from models.game import Game
 from models.response import Policy
@@ -70,3 +71,17 @@ class FeedbackLaw:
     def from_equilibrium(cls, result: EquilibriumResult) -> FeedbackLaw:
         """The law of a solved equilibrium."""
         return cls.from_policy(result.game, result.policy)
+
+
+@njit(cache=True)
+def law_control(row: np.ndarray, first: float, spacing: float, soe: float) -> float:
+    """The law's control at a continuous SoE: linear interpolation between grid points."""
+    n = row.shape[0]
+    pos = (soe - first) / spacing
+    if pos <= 0.0:
+        return row[0]
+    if pos >= n - 1:
+        return row[n - 1]
+    j = int(pos)
+    w = pos - j
+    return (1.0 - w) * row[j] + w * row[j + 1]

@@ -182,14 +182,10 @@ def _grid_flow(dt_h: float, grid: BatteryGrid, control: np.ndarray) -> tuple[np.
     return density, away, power, other
 
 
-def _battery_flow(game: Game, grid_name: str, control: np.ndarray) -> tuple[np.ndarray, ...]:
-    return _grid_flow(game.dt_h, getattr(game, grid_name), control)
-
-
 def population_flow(game: Game, policy: Policy) -> Flow:
     """Push every device's population law through ``policy`` (FPK, eq. (28))."""
-    ess_density, _, ess_kw, ess_other = _battery_flow(game, "ess", policy.ess)
-    ev_density, ev_away, ev_kw, ev_other = _battery_flow(game, "ev", policy.ev)
+    ess_density, _, ess_kw, ess_other = _grid_flow(game.dt_h, game.ess, policy.ess)
+    ev_density, ev_away, ev_kw, ev_other = _grid_flow(game.dt_h, game.ev, policy.ev)
     share = game.clusters.ev_share[:, None]
 
     m, k, levels = policy.shiftable_run.shape

@@ -131,24 +131,10 @@ def key_normal(key: np.uint64, slot: int) -> float:
 
 
 @njit(cache=True)
-def law_control(row: np.ndarray, first: float, spacing: float, soe: float) -> float:
-    """The law's control at a continuous SoE: linear interpolation between grid points."""
-    n = row.shape[0]
-    pos = (soe - first) / spacing
-    if pos <= 0.0:
-        return row[0]
-    if pos >= n - 1:
-        return row[n - 1]
-    j = int(pos)
-    w = pos - j
-    return (1.0 - w) * row[j] + w * row[j + 1]
-
-
-@njit(cache=True)
 def law_control_at(
     table: np.ndarray, c: int, k: int, first: float, inv_spacing: float, soe: float
 ) -> float:
-    """:func:`law_control` of the row ``table[c, k]``, indexed in place (the hot path).
+    """``models.feedback.law_control`` of the row ``table[c, k]``, in place (the hot path).
 
     Takes ``1/spacing``: the kernel multiplies instead of dividing.
     """

@@ -8,17 +8,53 @@ needs. The aggregators, books and prices still count it in its own cluster.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cosim.sim import hems
 from cosim.sim.engine import CoSimulation
 from cosim.sim.hooks import HouseholdLaw, LawRow, Observer
 from cosim.studies.joint_deviation import JointDeviation
 from market.pricing import Mode
-from models.feedback import FeedbackLaw
+from models.feedback import FeedbackLaw, law_control
 from models.game import Game
+
+
+@dataclass(frozen=True)
+class FineTables:
+    """The price taker's battery controls on the fine grids, every cluster."""
+
+    ess: np.ndarray
+    """``(M, K, S_ess)``."""
+    ev: np.ndarray
+    """``(M, K, S_ev)``."""
+    ess_grid: tuple[float, float]
+    """First point and spacing of the fine ESS grid [kWh]."""
+    ev_grid: tuple[float, float]
+    """First point and spacing of the fine EV grid [kWh]."""
+
+
+class PriceTakerDeviation(HouseholdLaw):
+    """The household applies the fine tables at its own state of energy, each step
+    (the fine-grid price taker of :mod:`cosim.studies.price_taker`).
+
+    Writing one value over the whole row makes the HEMS's interpolation in the
+    law's grid return it exactly; the HEMS then clips it to what the bounds
+    allow, as for any set-point.
+    """
+
+    def __init__(self, tables: FineTables) -> None:
+        self.fine = tables
+
+    def set_controls(
+        self, sim: CoSimulation, household: int, step: int, k: int, row: LawRow
+    ) -> None:
+        """The fine tables' controls of step ``k`` at the household's SoE."""
+        pop, p = sim.population, int(sim.population.cluster[household])
+        ess_soe, ev_soe = float(pop.ess_soe[household]), float(pop.ev_soe[household])
+        row.ess[k] = law_control(self.fine.ess[p, k], *self.fine.ess_grid, ess_soe)
+        row.ev[k] = law_control(self.fine.ev[p, k], *self.fine.ev_grid, ev_soe)
 
 
 class TableDeviation(HouseholdLaw):
@@ -84,8 +120,8 @@ class JointDeviationLaw(HouseholdLaw, Observer):
             float(pop.ev_soe[i]),
             bool(pop.ev_connected[i]),
             int(pop.shift_left[i]),
-            hems.law_control(law.ess[p, k], *law.ess_grid[:2], float(pop.ess_soe[i])),
-            hems.law_control(law.ev[p, k], *law.ev_grid[:2], float(pop.ev_soe[i])),
+            law_control(law.ess[p, k], *law.ess_grid[:2], float(pop.ess_soe[i])),
+            law_control(law.ev[p, k], *law.ev_grid[:2], float(pop.ev_soe[i])),
         )
         row.ess[k], row.ev[k], row.shiftable_run[k], row.controllable[k] = u_e, u_v, run, u_c
         self._ctrl_u.append(u_c)
@@ -126,8 +162,9 @@ class DeviationSimulation(CoSimulation):
     :class:`~cosim.sim.hooks.HouseholdLaw` — an extra row of the law tables
     the HEMS kernel reads; the aggregators, books and prices still count it in
     its own cluster. Its policy is either ``joint`` (all devices, re-solved at
-    its state each step), an ESS table ``deviation`` ``(K, S)``, or ``full``
-    (ESS tables per bin of the last cleared aggregate). ``watch`` households
+    its state each step), an ESS table ``deviation`` ``(K, S)``, ``full``
+    (ESS tables per bin of the last cleared aggregate), or ``fine`` (battery
+    tables on finer grids, :class:`PriceTakerDeviation`). ``watch`` households
     have their per-step total, ESS and base-load − PV energies recorded.
     """
 
@@ -143,6 +180,7 @@ class DeviationSimulation(CoSimulation):
         joint: JointDeviation | None = None,
         watch: np.ndarray | None = None,
         full: tuple[np.ndarray, np.ndarray] | None = None,
+        fine: FineTables | None = None,
         **kwargs: Any,
     ) -> None:
         self.deviator = deviator
@@ -154,6 +192,8 @@ class DeviationSimulation(CoSimulation):
             observers.append(own)
         elif full is not None:
             own = FullInformationDeviation(*full)
+        elif fine is not None:
+            own = PriceTakerDeviation(fine)
         elif deviation is not None:
             own = TableDeviation(deviation)
         laws = {deviator: own} if deviator is not None and own is not None else {}

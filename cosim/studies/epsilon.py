@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cosim.studies.deviation import DeviationSimulation
+from cosim.studies.deviation import DeviationSimulation, FineTables
 from cosim.studies.full_information import (
     FULL_BINS,
     FullInformationTables,
@@ -60,6 +60,7 @@ def _run(
     watch: np.ndarray | None = None,
     full: tuple[np.ndarray, np.ndarray] | None = None,
     joint: JointDeviation | None = None,
+    fine: FineTables | None = None,
 ) -> DeviationSimulation:
     sim = DeviationSimulation(
         law.game,
@@ -72,6 +73,7 @@ def _run(
         joint=joint,
         watch=watch,
         full=full,
+        fine=fine,
     )
     sim.run()
     return sim
@@ -125,9 +127,9 @@ class MeasureGap:
 
     law: LawUnderTest
     households: np.ndarray
-    deviations: list[JointDeviation] | np.ndarray | FullInformationTables
-    """Per cluster: the joint policies (local), ESS tables ``(M, K, S)``, or full-information
-    tables."""
+    deviations: list[JointDeviation] | np.ndarray | FullInformationTables | FineTables
+    """Per cluster: the joint policies (local), ESS tables ``(M, K, S)``, full-information
+    tables, or the fine-grid price taker's tables (:mod:`cosim.studies.price_taker`)."""
 
     def __call__(self, replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
         seed = engine_seed(seq)
@@ -142,6 +144,8 @@ class MeasureGap:
             if isinstance(self.deviations, FullInformationTables):
                 full = (self.deviations.tables[p], self.deviations.edges[p])
                 dev = _run(self.law, self.households, seed, deviator=int(i), full=full)
+            elif isinstance(self.deviations, FineTables):
+                dev = _run(self.law, self.households, seed, deviator=int(i), fine=self.deviations)
             elif isinstance(self.deviations, list):
                 dev = _run(
                     self.law, self.households, seed, deviator=int(i), joint=self.deviations[p]

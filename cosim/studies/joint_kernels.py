@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from cosim.sim.hems import law_control
 from models.battery import Battery, clipped_move, wear, within_bounds
+from models.feedback import law_control
 from models.kernels import EVTrips, RowMap
 from models.shiftable_kernels import ShiftableWindow
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cosim.studies.deviation import FineTables
+from cosim.studies.epsilon import MeasureGap
 from cosim.studies.gap_statistics import Precision
 from cosim.studies.law_under_test import LawUnderTest
-from cosim.studies.price_taker import FineTables, _one_replication, measure_price_taker_gap
+from cosim.studies.price_taker import measure_price_taker_gap
 from market.pricing import Mode
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
@@ -39,8 +41,8 @@ def test_deviating_to_the_laws_own_tables_gains_nothing(standalone):
         ess_grid=(float(game.ess.soe[0]), game.ess.spacing),
         ev_grid=(float(game.ev.soe[0]), game.ev.spacing),
     )
-    for row in _one_replication(law, HOUSEHOLDS, own, seed=4):
-        assert abs(row["gap"]) <= 1e-12
+    rows = MeasureGap(law, HOUSEHOLDS, own)(0, np.random.SeedSequence(4))
+    assert np.all(np.abs(rows["gap"]) <= 1e-12)
 
 
 def test_in_standalone_its_gain_is_the_laws_continuous_exploitability(standalone):

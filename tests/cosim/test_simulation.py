@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.sim.hems import law_control
 from cosim.sim.population import draw_ev_schedule, init_population
 from cosim.sim.simulation import SimulationResult, price_error, simulate, simulate_and_save
 from models.battery import feasible, grid_power, stored_change
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
-from models.feedback import FeedbackLaw
+from models.feedback import FeedbackLaw, law_control
 from models.game import build_game, stage_prices
 
 
