@@ -6,9 +6,10 @@ on a SoE grid ``refine`` times finer than the law's, by the grid chain's exact
 program (the linear continuation), and applied at its own continuous state of
 energy each control step (:class:`cosim.studies.deviation.PriceTakerDeviation`,
 measured by the ε estimator's paired runs, :class:`cosim.studies.epsilon.MeasureGap`).
-Its shiftable appliance and controllable load keep the law's. It is a feasible deviation of the local-information class (own
-state and time only), so its paired gain in the co-simulation is a lower bound
-on ε_N for that class, whatever the law's grid believes.
+Its shiftable appliance and controllable load keep the law's. It is a
+feasible deviation of the local-information class (own state and time only),
+so its paired gain in the co-simulation is a lower bound on ε_N for that
+class, whatever the law's grid believes.
 
 In stand-alone mode no price depends on anyone, so its expected gain is the
 law's exploitability in the continuous game
