@@ -17,6 +17,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +34,7 @@ from cosim.studies.epsilon_study import (
     scenario_with_clusters,
     study_label,
 )
+from cosim.studies.gap_statistics import Precision
 from cosim_cli.arguments import counted
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
@@ -65,19 +67,32 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
         "--reps",
         type=counted(2, "a confidence interval needs two"),
         default=16,
-        help="measured replications per size",
+        help="replications of the finite game per size (local: the first batch)",
+    )
+    parser.add_argument(
+        "--max-reps",
+        type=counted(2),
+        help="local: add batches of --reps until the lower bound's simultaneous CI half-width "
+        "is ≤ 25 %% of it or ≤ --floor, up to this many (default: --reps, one batch)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=2e-6,
+        help="local: the resolution [$ per household-day] below which a CI is precise enough",
     )
     parser.add_argument(
         "--build-reps",
         type=counted(1),
-        help="replications sampling the others' aggregates for the deviator's DP (default: --reps)",
+        help="full information: replications sampling the others' aggregates for the "
+        "deviator's DP (default: --reps)",
     )
     parser.add_argument(
         "--info",
         choices=[INFO_LOCAL, INFO_FULL],
         default=INFO_LOCAL,
-        help="deviator's information set: own state and time (exact DP), or also its "
-        "cluster's last cleared aggregate (approximate DP)",
+        help="deviator's information set: own state and time (bracket [lower, upper]), or "
+        "also its cluster's last cleared aggregate (approximate DP, lower bound)",
     )
     parser.add_argument(
         "--law",
@@ -120,7 +135,7 @@ class _Study:
 
     table: pd.DataFrame
     gaps: pd.DataFrame
-    rate: dict[str, float | bool | str | int]
+    rate: dict[str, Any]
     about: dict[str, object]
     """The summary's entries on the study: which one, its sizes, what identifies its law."""
     work: object
@@ -164,7 +179,7 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     summary |= {
         "replications": args.reps,
         "build_replications": build_reps,
-        "rate": {**study.rate, "text": rate_text(study.rate)},
+        "rate": _with_text(study.rate),
         "table": json.loads(study.table.to_json(orient="records")),
     }
     with atomic_directory(out) as tmp:
@@ -176,6 +191,21 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     summary["work"] = study.work
     emit(args, summary, _lines(args, mode, study, out))
     return EXIT_OK
+
+
+def _precision(args: argparse.Namespace) -> Precision | None:
+    """When the local bracket stops adding replications; ``None``: one batch."""
+    if args.max_reps is None or args.max_reps <= args.reps:
+        return None
+    return Precision(relative=0.25, floor=args.floor, max_replications=args.max_reps)
+
+
+def _with_text(rate: dict) -> dict:
+    """The rate (and the upper bound's, if any) with its sentence."""
+    out = {**rate, "text": rate_text(rate)}
+    if isinstance(rate.get("upper"), dict):
+        out["upper"] = _with_text(rate["upper"])
+    return out
 
 
 def _scenarios_with_clusters(
@@ -226,6 +256,7 @@ def _growing_clusters(
         scheduler=args.scheduler,
         progress=not args.json,
         info=args.info,
+        precision=_precision(args),
     )
     about: dict[str, object] = {
         "study": "clusters growing",
@@ -260,6 +291,7 @@ def _fixed_clusters(
         scheduler=args.scheduler,
         progress=not args.json,
         info=args.info,
+        precision=_precision(args),
     )
     about: dict[str, object] = {
         "study": "households per cluster growing",
@@ -275,15 +307,30 @@ def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> li
         f"ε_N ({args.info} information, {args.law} law, {mode}; {study_label(table)}),"
         " 95 % CIs (ε: simultaneous over clusters):"
     ]
+    bracket = "upper" in table
     for r in table.itertuples():
+        eps = f"ε={r.epsilon:.3e} [{r.epsilon_lo:.3e}, {r.epsilon_hi:.3e}]"
+        if bracket:
+            eps = (
+                f"ε ∈ [{r.epsilon:.3e}, {r.upper:.3e}]  lower CI [{r.epsilon_lo:.3e}, "
+                f"{r.epsilon_hi:.3e}]  upper CI [{r.upper_lo:.3e}, {r.upper_hi:.3e}]"
+                f"  width {r.width:.2e}{'' if r.aim_met else ' (> 2·lower + 1e-5)'}"
+            )
         lines.append(
-            f"  M={r.clusters:>4d}  N={r.households:>7d}"
-            f"  ε={r.epsilon:.3e} [{r.epsilon_lo:.3e}, {r.epsilon_hi:.3e}]"
+            f"  M={r.clusters:>4d}  N={r.households:>7d}  {eps}"
             f"  J^N−J^∞={r.bias:+.3e} [{r.bias_lo:+.3e}, {r.bias_hi:+.3e}]"
             f"  |π^N−π^∞|={r.price_error:.2e}  {r.seconds:.0f} s"
         )
-    lines.append(
-        f"fitted rate: {rate_text(rate)} on all {rate['sizes_used']} sizes, negatives included"
-    )
+    if bracket:
+        lines.append(f"ε_∞ (the law's exploitability in the continuous game): {rate['floor']:.3e}")
+        for name, fitted in (("lower", rate), ("upper", rate["upper"])):
+            lines.append(
+                f"fitted rate of {name} − ε_∞: {rate_text(fitted)} on all "
+                f"{fitted['sizes_used']} sizes, negatives included"
+            )
+    else:
+        lines.append(
+            f"fitted rate: {rate_text(rate)} on all {rate['sizes_used']} sizes, negatives included"
+        )
     lines.append(f"results: {out}")
     return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,12 +16,12 @@ from cosim.studies.epsilon_study import study_label
 __all__ = ["plot_study"]
 
 #: The deviation class of each information set, in the figure's legend.
-DEVIATION_CLASS = {INFO_LOCAL: "joint deviation", INFO_FULL: "ESS deviation"}
+DEVIATION_CLASS = {INFO_LOCAL: "lower bound", INFO_FULL: "ESS deviation"}
 
 
 def plot_study(
     table: pd.DataFrame,
-    rate: dict[str, float | bool | str | int],
+    rate: dict[str, Any],
     law: str,
     path: Path,
     info: str = INFO_LOCAL,
@@ -52,10 +53,24 @@ def plot_study(
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
         ax.plot([x], [max(h, 1e-9)], "v", color="C0", alpha=0.6)
+    if "upper" in table:
+        up = table["upper"].to_numpy()
+        up_lo, up_hi = table["upper_lo"].to_numpy(), table["upper_hi"].to_numpy()
+        ax.errorbar(
+            n * 1.08,
+            up,
+            yerr=[up - np.maximum(up_lo, bottom), up_hi - up],
+            fmt="s",
+            color="C2",
+            capsize=3,
+            label="upper bound (relaxation), simultaneous 95 % CI",
+        )
+        if "floor" in rate:
+            ax.axhline(float(rate["floor"]), color="0.5", lw=0.8, ls=":", label="ε_∞")
     if rate.get("identified", False):
         ax.plot(
             n,
-            float(rate["constant"]) * n ** float(rate["slope"]),
+            float(rate.get("floor", 0.0)) + float(rate["constant"]) * n ** float(rate["slope"]),
             "--",
             color="C1",
             label=f"fit {rate_text(rate, 2)}, all sizes",

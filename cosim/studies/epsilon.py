@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cosim.studies.bracket import bracket_epsilon
 from cosim.studies.deviation import DeviationSimulation, FineTables
 from cosim.studies.full_information import (
     FULL_BINS,
@@ -39,6 +40,7 @@ from cosim.studies.full_information import (
     ess_best_response_full,
 )
 from cosim.studies.gap_statistics import (
+    Precision,
     cluster_means,
     fit_rate,
     max_mean_ci,
@@ -79,6 +81,10 @@ def _run(
     return sim
 
 
+#: The bracket's width aim: ``upper ≤ 2·lower + WIDTH_AIM_ABSOLUTE`` [$ per household-day].
+WIDTH_AIM_ABSOLUTE = 1e-5
+
+
 def deviators(households: np.ndarray) -> np.ndarray:
     """The deviating household of each cluster: its first one."""
     return np.concatenate([[0], np.cumsum(households)[:-1]]).astype(np.int64)
@@ -93,7 +99,9 @@ class SampleOthers:
 
     Rows per (cluster ``p``, step ``k``): the realised cluster means ``m_q``
     of every cluster [kW], the deviator's total exchange, its ESS part and its
-    base load − PV [kWh], and whether it owns an EV.
+    base load − PV [kWh], whether it owns an EV, the realised grid price; and
+    of the replication: the cluster's mean daily cost, the law's mean-field
+    cost ``j_inf`` and the mean |realised − mean-field| stage price.
     """
 
     law: LawUnderTest
@@ -103,6 +111,9 @@ class SampleOthers:
         watch = deviators(self.households)
         sim = _run(self.law, self.households, engine_seed(seq), watch=watch)
         m = sim.rec.m  # (K, M)
+        cost = sim.rec.bills[0] + sim.rec.private[0]
+        cluster_mean = np.bincount(sim.population.cluster, cost) / self.households
+        price_error = float(np.mean(np.abs(sim.rec.stage - self.law.stage_price.T)))
         total = np.array(sim.watch_total)  # (K, M)
         ess = np.array(sim.watch_ess)
         exo = np.array(sim.watch_exo)
@@ -115,6 +126,9 @@ class SampleOthers:
             "own_exo_kwh": exo.T.ravel(),
             "has_ev": np.repeat(sim.population.has_ev[watch].astype(bool), k_steps),
             "p_grid": np.tile(sim.rec.grid_price, n_clusters),
+            "cluster_mean_cost": np.repeat(cluster_mean, k_steps),
+            "j_inf": np.repeat(self.law.cost, k_steps),
+            "price_error": price_error,
         }
         for q in range(n_clusters):
             rows[f"m_{q}"] = np.tile(m[:, q], n_clusters)
@@ -216,12 +230,14 @@ class EpsilonEstimate:
 
     households: np.ndarray
     gaps: pd.DataFrame
-    """Per (replication, cluster): ``j_law``, ``j_dev``, ``gap``, cluster mean cost, ``j_inf``."""
+    """Local: the bracket per cluster (:attr:`cosim.studies.bracket.Bracket.per_cluster`).
+    Full: per (replication, cluster), ``j_law``, ``j_dev``, ``gap``, cluster mean cost,
+    ``j_inf``."""
     summary: dict[str, float | str]
     """ε_N with its CI simultaneous over clusters, ``J^N − J^∞``, the price error
     (:func:`summarise_gaps`); per-cluster intervals: :func:`cluster_means` of :attr:`gaps`."""
-    deviations: list[JointDeviation] | FullInformationTables
-    """The deviators' policies: joint best responses (local) or ESS tables (full)."""
+    deviations: FullInformationTables | None
+    """Full information: the deviators' ESS tables; local: ``None``."""
 
 
 class StudyMismatchError(ValueError):
@@ -281,16 +297,22 @@ def estimate_epsilon_nash(
     progress: bool = False,
     dask_processes: bool = True,
     info: str = INFO_LOCAL,
+    precision: Precision | None = None,
 ) -> EpsilonEstimate:
     """ε_N of ``law`` at ``households`` per cluster for the information set ``info``.
 
-    The build replications (children ``0..B-1`` of ``SeedSequence([seed, 0])``)
-    give the samples of the others' aggregates for the deviator's DP; the
-    measured replications (children of ``SeedSequence([seed, 1])``) are fresh.
-    Both phases run through :func:`cosim.studies.montecarlo.run_replications` in
-    ``directory/samples`` and ``directory/measure-buildB-{joint,full}`` and resume from there
-    (the measured gaps depend on the deviation built from ``B`` replications,
-    hence the name; a directory belongs to one law, scenario and size).
+    **Local** (own state and time): the bracket [lower, upper] of
+    :func:`cosim.studies.bracket.bracket_epsilon` on ``replications`` runs of
+    the finite game (children of ``SeedSequence([seed, 1])``, in
+    ``directory/evaluate``), more added in batches of ``replications`` until
+    ``precision`` is met; ``summary["epsilon"]`` is the lower bound,
+    ``summary["upper"]`` the upper. **Full** (own state plus the last cleared
+    aggregate): the approximate ESS DP built on ``build`` replications
+    (children of ``SeedSequence([seed, 0])``, ``directory/samples``), its paired
+    gain measured on ``replications`` fresh ones
+    (``directory/measure-buildB-full``): a lower bound. Both phases run through
+    :func:`cosim.studies.montecarlo.run_replications` and resume from their
+    directories (a directory belongs to one law, scenario and size).
     """
     from pathlib import Path
 
@@ -303,29 +325,31 @@ def estimate_epsilon_nash(
     build = build_replications if build_replications is not None else replications
     root = np.random.SeedSequence(seed)
     build_seed, measure_seed = (int(c.generate_state(1, np.uint32)[0]) for c in root.spawn(2))
-    samples = run_replications(
-        SampleOthers(law, hh),
-        build,
-        build_seed,
-        directory / "samples",
-        workers=workers,
-        scheduler=scheduler,
-        progress=progress,
-        description=f"N/cluster={hh[0]} build",
-        dask_processes=dask_processes,
-    ).table
-    tables: FullInformationTables | list[JointDeviation]
-    if info == INFO_FULL:
-        tables = ess_best_response_full(law, samples, hh)
-    elif info == INFO_LOCAL:
-        tables = joint_best_response(law, samples, hh)
-    else:
+
+    def sample(count: int, child_seed: int, name: str) -> pd.DataFrame:
+        return run_replications(
+            SampleOthers(law, hh),
+            count,
+            child_seed,
+            directory / name,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+            description=f"N/cluster={hh[0]} samples",
+            dask_processes=dask_processes,
+        ).table
+
+    if info == INFO_LOCAL:
+        return _bracketed(law, hh, replications, measure_seed, sample, precision)
+    if info != INFO_FULL:
         raise ValueError(f"information set {info!r}: expected 'local' or 'full'")
+    samples = sample(build, build_seed, "samples")
+    tables = ess_best_response_full(law, samples, hh)
     gaps = run_replications(
         MeasureGap(law, hh, tables),
         replications,
         measure_seed,
-        directory / (f"measure-build{build}-" + ("full" if info == INFO_FULL else "joint")),
+        directory / f"measure-build{build}-full",
         workers=workers,
         scheduler=scheduler,
         progress=progress,
@@ -334,6 +358,59 @@ def estimate_epsilon_nash(
     ).table
     summary = summarise_gaps(gaps, law.game.clusters.shares, info)
     return EpsilonEstimate(hh, gaps, summary, tables)
+
+
+def _bracketed(
+    law: LawUnderTest,
+    households: np.ndarray,
+    replications: int,
+    seed: int,
+    sample,
+    precision: Precision | None,
+) -> EpsilonEstimate:
+    """Local information: the bracket of :mod:`cosim.studies.bracket` on the finite game's
+    samples, replications added in batches of ``replications`` until ``precision`` is met."""
+    count = replications
+    while True:
+        samples = sample(count, seed, "evaluate")
+        bracket = bracket_epsilon(law, households, samples, seed)
+        s = bracket.summary
+        if precision is None or precision.met(s["lower"], s["lower_lo"], s["lower_hi"]):
+            stopped = "fixed" if precision is None else "precise"
+            break
+        if count + replications > precision.max_replications:
+            stopped = "max_replications"
+            break
+        count += replications
+    per = samples.groupby(["replication", "cluster"]).first().reset_index()
+    bias = per.assign(b=per["cluster_mean_cost"] - per["j_inf"]).pivot(
+        index="replication", columns="cluster", values="b"
+    )
+    bias_mean, bias_lo, bias_hi = mean_ci(bias.to_numpy() @ law.game.clusters.shares)
+    err = per.groupby("replication")["price_error"].first().to_numpy()
+    err_mean, err_lo, err_hi = mean_ci(err)
+    worst = int(bracket.per_cluster["lower"].idxmax())
+    summary: dict[str, float | str] = {
+        "info": INFO_LOCAL,
+        "epsilon": s["lower"],
+        "epsilon_lo": s["lower_lo"],
+        "epsilon_hi": s["lower_hi"],
+        "upper": s["upper"],
+        "upper_lo": s["upper_lo"],
+        "upper_hi": s["upper_hi"],
+        "width": s["width"],
+        "aim_met": bool(s["upper"] <= 2.0 * s["lower"] + WIDTH_AIM_ABSOLUTE),
+        "worst_cluster": worst,
+        "bias": bias_mean,
+        "bias_lo": bias_lo,
+        "bias_hi": bias_hi,
+        "price_error": err_mean,
+        "price_error_lo": err_lo,
+        "price_error_hi": err_hi,
+        "replications": count,
+        "stopped": stopped,
+    }
+    return EpsilonEstimate(households, bracket.per_cluster, summary, None)
 
 
 # --------------------------------------------------------------------------- summaries

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -34,13 +35,17 @@ from cosim.studies.epsilon import (
     estimate_epsilon_nash,
     fit_rate,
 )
+from cosim.studies.gap_statistics import Precision, fit_rate_points
 from market.pricing import Mode
 from models.equilibrium import solve_equilibrium
+from models.exploitability import continuous_exploitability
 from models.game import Game, build_game
 
 #: What the deviator re-optimises, per information set (the manifest's words).
 DEVIATION = {
-    INFO_LOCAL: "every device jointly (exact DP over ESS × EV × shiftable, controllable inside)",
+    INFO_LOCAL: "lower: the price taker at the mean price plus the tangent of its own price "
+    "term, every device, on grids 8× finer than the law's; upper: the relaxation dropping "
+    "the own price term's curvature (docs/epsilon.md)",
     INFO_FULL: "home battery only (approximate DP over SoE × binned last aggregate); "
     "EV, shiftable, controllable keep the law",
 }
@@ -130,6 +135,7 @@ def study_point(
     progress: bool,
     info: str,
     start: float | None = None,
+    precision: Precision | None = None,
     **columns: object,
 ) -> tuple[dict, pd.DataFrame]:
     """One point of a study: ε_N of ``law`` at ``per_cluster`` households per cluster.
@@ -151,10 +157,15 @@ def study_point(
         scheduler=scheduler,
         progress=progress,
         info=info,
+        precision=precision,
     )
     size = {"clusters": m, "households_per_cluster": per_cluster, "households": per_cluster * m}
     row = {**size, **columns, **est.summary, "seconds": time.perf_counter() - start}
-    return row, est.gaps.assign(**size)
+    gaps = est.gaps.assign(**size)
+    if info == INFO_LOCAL:  # what both bounds tend to as N grows
+        floor = continuous_exploitability(law.game, law.stage_price, law.policy)
+        gaps = gaps.assign(floor=floor[gaps["cluster"].to_numpy()])
+    return row, gaps
 
 
 def run_study(
@@ -168,21 +179,51 @@ def run_study(
     scheduler: str | None = None,
     progress: bool = True,
     info: str = INFO_LOCAL,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float | bool | str | int]]:
+    precision: Precision | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """M fixed: the study's size table, all paired gaps, and the fitted rate.
 
     Size ``n`` (households per cluster) runs in ``work/n{n}``.
     """
     points = [
         study_point(
-            law, n, work / f"n{n}", reps, build_reps, seed, workers, scheduler, progress, info
+            law,
+            n,
+            work / f"n{n}",
+            reps,
+            build_reps,
+            seed,
+            workers,
+            scheduler,
+            progress,
+            info,
+            precision=precision,
         )
         for n in sizes
     ]
-    rows, gaps = zip(*points, strict=True)
+    rows, gaps = zip(*points, strict=True)  # per size: the bracket per cluster (local)
     table = pd.DataFrame(list(rows))
-    rate = fit_rate(table["households"].to_numpy(), list(gaps))
-    return table, pd.concat(gaps, ignore_index=True), rate
+    return table, pd.concat(gaps, ignore_index=True), study_rate(table, list(gaps), info)
+
+
+def study_rate(table: pd.DataFrame, gaps: list[pd.DataFrame], info: str) -> dict[str, Any]:
+    """The rate of a study, fitted on every size (:func:`cosim.studies.epsilon.fit_rate`).
+
+    Full information: on the paired gaps. Local: on each bound minus its limit
+    ``ε_∞`` — the law's exploitability in the continuous game at its own
+    mean-field prices, per cluster (column ``floor``, what both bounds tend to
+    as ``N → ∞``) — so ``ε_N = ε_∞ + C·N^−r``; the upper bound's rate under ``upper``.
+    """
+    if info != INFO_LOCAL:
+        return fit_rate(table["households"].to_numpy(), gaps)
+    points = pd.concat(gaps, ignore_index=True)
+    out: dict[str, Any] = {}
+    for bound in ("upper", "lower"):
+        fitted = points.assign(mean=points[bound] - points["floor"], se=points[f"{bound}_se"])
+        rate = fit_rate_points(fitted)
+        out = {**rate, "upper": out} if bound == "lower" else rate
+    out["floor"] = float(points["floor"].max())
+    return out
 
 
 @dataclass(frozen=True)
@@ -194,7 +235,7 @@ class GrowingClustersStudy:
     product), ``game`` (hash of that ``M``'s game), ε_N and its companions, seconds."""
     gaps: pd.DataFrame
     """Every paired replication of every ``M``."""
-    rate: dict[str, float | bool | str | int]
+    rate: dict[str, Any]
     """Fitted rate in the total households: ``slope`` (``ε_N ∝ N^slope``) with its CI, or
     ``identified`` false and a ``reason`` (:func:`cosim.studies.epsilon.fit_rate`)."""
     laws: dict[int, dict[str, object]]
@@ -216,6 +257,7 @@ def run_growing_clusters_study(
     scheduler: str | None = None,
     progress: bool = True,
     info: str = INFO_LOCAL,
+    precision: Precision | None = None,
 ) -> GrowingClustersStudy:
     """M growing: for each ``M`` its own game and law, ε_N at ``per_cluster`` households.
 
@@ -242,13 +284,13 @@ def run_growing_clusters_study(
         directory = root / f"n{per_cluster}"
         row, point_gaps = study_point(
             tested, per_cluster, directory, reps, build_reps, seed, workers, scheduler,
-            progress, info, start=start, game=digest,
+            progress, info, start=start, precision=precision, game=digest,
         )  # fmt: skip
         laws[m] = {**law_info, "game": digest, "work": str(directory)}
         rows.append(row)
         gaps.append(point_gaps)
     table = pd.DataFrame(rows)
-    rate = fit_rate(table["households"].to_numpy(), gaps)
+    rate = study_rate(table, gaps, info)
     return GrowingClustersStudy(table, pd.concat(gaps, ignore_index=True), rate, laws)
 
 

@@ -184,7 +184,25 @@ def fit_rate(
         uncertainty is not in it);
         ``sizes_used`` (every size); ``points`` (cluster means fitted).
     """
+    rows = [
+        cluster_means(t).assign(households=float(n)).reset_index()
+        for n, t in zip(np.asarray(sizes), tables, strict=True)
+    ]
+    points = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return fit_rate_points(points, level)
+
+
+def fit_rate_points(
+    points: pd.DataFrame, level: float = 0.95
+) -> dict[str, float | bool | str | int]:
+    """:func:`fit_rate` on given points: columns ``cluster``, ``households``, ``mean``, ``se``.
+
+    For estimates that are not paired gaps — e.g. the bounds of
+    :mod:`cosim.studies.bracket` minus their limit as ``N → ∞`` — with their
+    standard errors.
+    """
     nan = float("nan")
+    sizes_used = int(points["households"].nunique()) if len(points) else 0
     out: dict[str, float | bool | str | int] = {
         "slope": nan,
         "slope_lo": nan,
@@ -195,20 +213,14 @@ def fit_rate(
         "constant_hi": nan,
         "identified": False,
         "reason": "",
-        "sizes_used": len(tables),
-        "points": 0,
+        "sizes_used": sizes_used,
+        "points": len(points),
     }
-    rows = [
-        cluster_means(t).assign(households=float(n)).reset_index()
-        for n, t in zip(np.asarray(sizes), tables, strict=True)
-    ]
-    points = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    out["points"] = len(points)
-    if len(tables) < 2:
+    if sizes_used < 2:
         out["reason"] = "fewer than two sizes"
         return out
     if not np.all(np.isfinite(points["se"])):
-        out["reason"] = "fewer than two replications at some size"
+        out["reason"] = "no standard error at some size"
         return out
     fit = _fit(points, level)
     r_lo, r_hi = float(fit.pop("r_lo")), float(fit.pop("r_hi"))
