@@ -135,14 +135,14 @@ def enumerated_cost(policy: np.ndarray) -> float:
             rules = [policy] + [LAW] * (N - 1)
             moves = [move(s, int(r[k, s])) for s, r in zip(state, rules, strict=True)]
             for exo in itertools.product(EXO, repeat=N):
-                px = np.prod([e[1] for e in exo])
+                px = float(np.prod([e[1] for e in exo]))
                 e = [c + x for c, (x, _) in zip(moves, exo, strict=True)]
                 total += p * px * (e[0] * price(sum(e) / N) + KAPPA * moves[0] ** 2)
             for outcome in itertools.product(
                 *[after(s, int(r[k, s])) for s, r in zip(state, rules, strict=True)]
             ):
                 key = tuple(t for t, _ in outcome)
-                nxt[key] = nxt.get(key, 0.0) + p * np.prod([q for _, q in outcome])
+                nxt[key] = nxt.get(key, 0.0) + p * float(np.prod([q for _, q in outcome]))
         states = nxt
     return total + sum(p * TERMINAL * s[0] for s, p in states.items())
 
