@@ -53,20 +53,7 @@ def plot_study(
     )
     for x, h in zip(n[~shown], hi[~shown], strict=True):
         ax.plot([x], [max(h, 1e-9)], "v", color="C0", alpha=0.6)
-    if "upper" in table:
-        up = table["upper"].to_numpy()
-        up_lo, up_hi = table["upper_lo"].to_numpy(), table["upper_hi"].to_numpy()
-        ax.errorbar(
-            n * 1.08,
-            up,
-            yerr=[up - np.maximum(up_lo, bottom), up_hi - up],
-            fmt="s",
-            color="C2",
-            capsize=3,
-            label="upper bound (relaxation), simultaneous 95 % CI",
-        )
-        if "floor" in rate:
-            ax.axhline(float(rate["floor"]), color="0.5", lw=0.8, ls=":", label="ε_∞")
+    _plot_upper(ax, table, rate, n, bottom)
     if rate.get("identified", False):
         ax.plot(
             n,
@@ -110,3 +97,24 @@ def plot_study(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_upper(
+    ax, table: pd.DataFrame, rate: dict[str, Any], n: np.ndarray, bottom: float
+) -> None:
+    """The bracket's upper bound with its interval, and ε_∞ (local information only)."""
+    if "upper" not in table:
+        return
+        up = table["upper"].to_numpy()
+        up_lo, up_hi = table["upper_lo"].to_numpy(), table["upper_hi"].to_numpy()
+        ax.errorbar(
+            n * 1.08,
+            up,
+            yerr=[up - np.maximum(up_lo, bottom), up_hi - up],
+            fmt="s",
+            color="C2",
+            capsize=3,
+            label="upper bound (relaxation), simultaneous 95 % CI",
+        )
+        if "floor" in rate:
+            ax.axhline(float(rate["floor"]), color="0.5", lw=0.8, ls=":", label="ε_∞")

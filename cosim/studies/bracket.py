@@ -501,6 +501,20 @@ def bracket_epsilon(
                 b[p], (float(exploit[p]), sensitivity[p]),
             )  # fmt: skip
             parts[p].append((float(weights[p]), estimate))
+    frame = _per_cluster(parts, owners, level)
+    summary = {
+        key: float(frame[key].max())
+        for key in ("lower", "lower_lo", "lower_hi", "upper", "upper_lo", "upper_hi")
+    }
+    summary["width"] = summary["upper"] - summary["lower"]
+    return Bracket(frame, summary)
+
+
+def _per_cluster(
+    parts: dict[int, list[tuple[float, _Estimate]]], owners: np.ndarray, level: float
+) -> pd.DataFrame:
+    """Both bounds per cluster, the types mixed, with intervals simultaneous over clusters."""
+    m_count = len(parts)
     z = float(stats.norm.ppf(1.0 - (1.0 - level) / (2 * m_count)))
     rows = []
     for p in range(m_count):
@@ -525,10 +539,4 @@ def bracket_epsilon(
                 "copies": sum(e.copies for _, e in parts[p]),
             }
         )
-    frame = pd.DataFrame(rows)
-    summary = {
-        key: float(frame[key].max())
-        for key in ("lower", "lower_lo", "lower_hi", "upper", "upper_lo", "upper_hi")
-    }
-    summary["width"] = summary["upper"] - summary["lower"]
-    return Bracket(frame, summary)
+    return pd.DataFrame(rows)
