@@ -37,7 +37,7 @@ term — the law's own-price cost above its linear minorant, ``≥ 0`` per path 
 measured on the law's own continuous paths. Valid whatever ``q``; it is tight
 when ``q`` is the tangent of the own-price cost at the deviator's mean
 exchange: ``q_k = π̄_k + b_k`` with ``π̄_k = E π_p(m^{−i}_k)`` and ``b_k`` the
-slope of ``F_k(c) − E0_k − π̄_k c`` at the law's mean ``c`` (build samples).
+slope of ``F_k(c) − E0_k − π̄_k c`` at the law's mean ``c``.
 What it cannot see is the own-price cost of the spread of ``c`` around its mean
 (``≈ π'·Var(c_k)/(N_p Δt)``): the bracket's width is O(1/N).
 
@@ -53,15 +53,16 @@ households per cluster simulated by the co-simulation engine under the law and
 under the deviation with common random numbers — paired, continuous state, the
 HEMS's own dynamics.
 
-**Statistics.** The policy and ``q`` come from the build replications; ``F_k``
-from separate evaluation replications, so the estimate is unbiased for the gain
-of the policy built (any policy's gain is a lower bound: build noise can only
-make the bound looser, never invalid). Intervals are percentile bootstraps
-resampling the evaluation replications and the copies together, at level
-``1 − α/M`` per cluster (Bonferroni), so the interval of the maximum over
-clusters, ``[max lo_p, max hi_p]``, holds with probability ``≥ 1 − α``.
-Estimating ``a_k`` (a minimum) and ``V(q)`` from samples biases the upper
-bound up (Jensen): conservative.
+**Statistics.** The deviation is built without the samples (from the law's
+mean exchanges, :func:`_deviation_prices`), so its gain, evaluated on them, is
+unbiased, and any deviation's gain is a lower bound. Both bounds are averages
+over (sample, copy) pairs; their variance is taken as
+``var(row means)/S + var(column means)/n`` (the interaction counted twice:
+conservative; a two-way bootstrap gave the same widths), and the intervals are
+normal at level ``1 − α/M`` per cluster (Bonferroni), so the interval of the
+maximum over clusters, ``[max lo_p, max hi_p]``, holds with probability
+``≥ 1 − α``. Estimating ``a_k`` (a minimum) and ``X_law`` (convex in ``q``)
+from samples biases the upper bound up: conservative.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ from market.pricing import Mode
 from models.battery import grid_power
 from models.exploitability import (
     CONTINUOUS_REFINE,
+    applied_law,
     continuous_exploitability,
-    interpolate_law,
     refined_game,
 )
 from models.feedback import FeedbackLaw
@@ -88,7 +89,6 @@ from models.game import Game
 from models.response import Policy, best_response, population_flow
 
 __all__ = [
-    "BOOTSTRAP_DRAWS",
     "BRACKET_COPIES",
     "Bracket",
     "OthersSamples",
@@ -106,8 +106,6 @@ __all__ = [
 EXCHANGE_SPACING_KWH = 0.01
 #: Independent deviator copies per cluster in the Monte Carlo of its own paths.
 BRACKET_COPIES = 4000
-#: Bootstrap draws of the intervals.
-BOOTSTRAP_DRAWS = 2000
 
 
 # --------------------------------------------------------------------------- the others
@@ -166,28 +164,30 @@ def exchange_grid(game: Game) -> np.ndarray:
     return lo - h + h * np.arange(int(np.ceil((hi - lo) / h)) + 3)
 
 
+def _bill(
+    game: Game, mode: Mode, p: int, households: int, m: np.ndarray, total: np.ndarray,
+    grid_price: np.ndarray | None, k: int,
+) -> np.ndarray:  # fmt: skip
+    """``total·π_p(k; m + total/(N_p Δt))`` for samples ``m`` ``(S, M)`` and exchanges
+    ``total`` ``(S, X)`` [kWh]: the deviator's bill with its own term in the price [$]."""
+    shifted = np.broadcast_to(m[:, None, :], (*total.shape, m.shape[1])).copy()
+    shifted[..., p] += total / (households * game.dt_h)
+    p_g = None if grid_price is None else grid_price[:, None]
+    return total * cluster_stage_price(game, mode, k, p, shifted, p_g)
+
+
 def bill_tables(
     game: Game, mode: Mode, p: int, households: int, others: OthersSamples, x: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample, the deviator's bill at controlled exchanges ``x`` and its own-zero price.
-
-    Returns ``Φ`` ``(S, K, X)``: ``(x_s^exo + x)·π_p(k; m_s^{−i} + (x_s^exo + x)/(N_p Δt))``
-    [$]; and ``π^0`` ``(S, K)``: ``π_p(k; m_s^{−i})``, the price with the
-    deviator's exchange at zero [$/kWh].
-    """
-    s_count, k_steps, m_count = others.m.shape
-    dt = game.dt_h
+) -> np.ndarray:
+    """``Φ`` ``(S, K, X)``: per sample, the deviator's bill at controlled exchanges ``x``,
+    ``(x_s^exo + x)·π_p(k; m_s^{−i} + (x_s^exo + x)/(N_p Δt))`` [$]."""
+    s_count, k_steps, _ = others.m.shape
     phi = np.empty((s_count, k_steps, len(x)))
-    zero = np.empty((s_count, k_steps))
     for k in range(k_steps):
-        p_g = None if others.grid_price is None else others.grid_price[:, k]
-        zero[:, k] = cluster_stage_price(game, mode, k, p, others.m[:, k], p_g)
-        total = others.exo[:, k, None] + x[None, :]  # (S, X)
-        shifted = np.broadcast_to(others.m[:, k, None, :], (s_count, len(x), m_count)).copy()
-        shifted[..., p] += total / (households * dt)
-        p_gx = None if p_g is None else p_g[:, None]
-        phi[:, k] = total * cluster_stage_price(game, mode, k, p, shifted, p_gx)
-    return phi, zero
+        grid = None if others.grid_price is None else others.grid_price[:, k]
+        total = others.exo[:, k, None] + x[None, :]
+        phi[:, k] = _bill(game, mode, p, households, others.m[:, k], total, grid, k)
+    return phi
 
 
 # --------------------------------------------------------------------------- own paths
@@ -245,16 +245,13 @@ CHUNK = 16
 
 
 def _bills_at(game: Game, mode: Mode, p: int, households: int, others: OthersSamples,
-              rows: slice, c: np.ndarray) -> np.ndarray:  # fmt: skip
-    """``Φ_s(c_ik)`` summed over ``k``, for the samples ``rows``: ``(S_rows, n)`` [$]."""
-    m = others.m[rows]
-    out = np.zeros((m.shape[0], c.shape[0]))
+              c: np.ndarray) -> np.ndarray:  # fmt: skip
+    """``Σ_k Φ_s(c_ik)``: each sample's bill at each copy's exchanges, ``(S, n)`` [$]."""
+    out = np.zeros((others.m.shape[0], c.shape[0]))
     for k in range(c.shape[1]):
-        total = others.exo[rows, k, None] + c[None, :, k]  # (S, n)
-        shifted = np.broadcast_to(m[:, k, None, :], (*total.shape, m.shape[2])).copy()
-        shifted[..., p] += total / (households * game.dt_h)
-        p_g = None if others.grid_price is None else others.grid_price[rows, k, None]
-        out += total * cluster_stage_price(game, mode, k, p, shifted, p_g)
+        grid = None if others.grid_price is None else others.grid_price[:, k]
+        total = others.exo[:, k, None] + c[None, :, k]
+        out += _bill(game, mode, p, households, others.m[:, k], total, grid, k)
     return out
 
 
@@ -296,18 +293,19 @@ def _typed_estimate(
     linear = (others.exo * zero).sum(axis=1)  # Σ_k x_s π^0_s
     for lo in range(0, s_count, CHUNK):
         rows = slice(lo, min(lo + CHUNK, s_count))
-        law_bill = _bills_at(game, mode, p, households, others, rows, c_law)
-        gain = law_bill - _bills_at(game, mode, p, households, others, rows, c_dev)
+        chunk = _subset(others, rows)
+        law_bill = _bills_at(game, mode, p, households, chunk, c_law)
+        gain = law_bill - _bills_at(game, mode, p, households, chunk, c_dev)
         own = law_bill - linear[rows, None] - zero[rows] @ c_law.T - (c_law @ b)[None, :]
         gain_rows[rows], own_rows[rows] = gain.mean(axis=1), own.mean(axis=1)
         gain_cols += gain.sum(axis=0)
         own_cols += own.sum(axis=0)
-        phi, _ = bill_tables(game, mode, p, households, _subset(others, rows), x)
+        phi = bill_tables(game, mode, p, households, chunk, x)
         grid_sum += (phi - (others.exo[rows, :, None] + x) * zero[rows, :, None]).sum(axis=0)
     minorant = grid_sum / s_count - b[:, None] * x
     at = np.argmin(minorant, axis=1)  # the minimiser of each step
     phi_at = np.stack(
-        [bill_tables(game, mode, p, households, others, x[at[k] : at[k] + 1])[0][:, k, 0]
+        [bill_tables(game, mode, p, households, others, x[at[k] : at[k] + 1])[:, k, 0]
          for k in range(game.steps)], axis=1,
     )  # fmt: skip
     floor_rows = (phi_at - (others.exo + x[at]) * zero - b * x[at]).sum(axis=1)
@@ -355,17 +353,6 @@ class Bracket:
     summary: dict[str, float]
     """``lower``, ``lower_lo``, ``lower_hi``, ``upper``, ``upper_lo``, ``upper_hi`` of the
     max over clusters (``[max lo_p, max hi_p]``) and ``width`` = ``upper − lower``."""
-
-
-def _law_on(fine: Game, law: LawUnderTest) -> Policy:
-    """The law as the HEMS applies it, on the fine grids."""
-    game = law.game
-    return Policy(
-        ess=interpolate_law(law.policy.ess, game.ess, fine.ess.soe),
-        ev=interpolate_law(law.policy.ev, game.ev, fine.ev.soe),
-        shiftable_run=law.policy.shiftable_run,
-        controllable=law.policy.controllable,
-    )
 
 
 def _controlled(game: Game, policy: Policy) -> np.ndarray:
@@ -440,7 +427,6 @@ def bracket_epsilon(
     copies: int = BRACKET_COPIES,
     refine: int = CONTINUOUS_REFINE,
     level: float = 0.95,
-    draws: int = BOOTSTRAP_DRAWS,
 ) -> Bracket:
     """ε_N of ``law`` for local information, bracketed (see the module's docstring).
 
@@ -450,27 +436,25 @@ def bracket_epsilon(
         The law every other household plays.
     households
         ``N_p`` per cluster.
-    build, evaluate
-        Rows of :class:`~cosim.studies.epsilon.SampleOthers` from two independent
-        sets of the finite game's replications: the first chooses ``q`` and the
-        deviation, the second evaluates.
+    samples
+        Rows of :class:`~cosim.studies.epsilon.SampleOthers` from replications of
+        the finite game: the others' per-step marginal the bounds are evaluated on.
     seed
-        Seeds the deviator copies' paths and the bootstrap.
+        Seeds the deviator copies' paths (the law's and the deviation's share it).
     copies
         Deviator copies per cluster in the Monte Carlo of its own paths.
     refine
-        How many times finer than the law's the deviation's grids are.
+        The law's exploitability is measured on chains ``refine`` and
+        ``2·refine`` times finer than its grid; the deviation lives on the latter.
     level
         Coverage of the interval of the maximum over clusters.
-    draws
-        Bootstrap draws.
     """
     game, mode = law.game, law.mode
     m_count = game.n_clusters
     hh = np.asarray(households, dtype=np.int64)
     fine = refined_game(game, refine)
     finer = refined_game(game, 2 * refine)
-    law_fine = _law_on(fine, law)
+    law_fine = applied_law(game, fine, law.policy)
     copy_seed = int(np.random.SeedSequence(seed).generate_state(1, np.uint32)[0])
     law_paths = own_paths(game, law.feedback_law(), mode, copies, copy_seed)
     owners = np.array([owner_weight(game, int(hh[p]), p) for p in range(m_count)])

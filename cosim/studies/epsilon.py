@@ -42,6 +42,7 @@ from cosim.studies.full_information import (
 from cosim.studies.gap_statistics import (
     Precision,
     cluster_means,
+    finite_game_errors,
     fit_rate,
     max_mean_ci,
     mean_ci,
@@ -382,13 +383,6 @@ def _bracketed(
             stopped = "max_replications"
             break
         count += replications
-    per = samples.groupby(["replication", "cluster"]).first().reset_index()
-    bias = per.assign(b=per["cluster_mean_cost"] - per["j_inf"]).pivot(
-        index="replication", columns="cluster", values="b"
-    )
-    bias_mean, bias_lo, bias_hi = mean_ci(bias.to_numpy() @ law.game.clusters.shares)
-    err = per.groupby("replication")["price_error"].first().to_numpy()
-    err_mean, err_lo, err_hi = mean_ci(err)
     worst = int(bracket.per_cluster["lower"].idxmax())
     summary: dict[str, float | str] = {
         "info": INFO_LOCAL,
@@ -401,12 +395,7 @@ def _bracketed(
         "width": s["width"],
         "aim_met": bool(s["upper"] <= 2.0 * s["lower"] + WIDTH_AIM_ABSOLUTE),
         "worst_cluster": worst,
-        "bias": bias_mean,
-        "bias_lo": bias_lo,
-        "bias_hi": bias_hi,
-        "price_error": err_mean,
-        "price_error_lo": err_lo,
-        "price_error_hi": err_hi,
+        **finite_game_errors(samples, law.game.clusters.shares),
         "replications": count,
         "stopped": stopped,
     }

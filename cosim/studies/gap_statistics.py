@@ -92,25 +92,38 @@ def summarise_gaps(
     """ε_N (max over clusters of the mean paired gap) with its simultaneous CI
     (:func:`max_mean_ci`), ``J^N − J^∞`` and the price error with t-intervals."""
     eps, eps_lo, eps_hi, worst = max_mean_ci(gaps)
-    bias = gaps.assign(b=gaps["cluster_mean_cost"] - gaps["j_inf"]).pivot(
-        index="replication", columns="cluster", values="b"
-    )
-    bias_mean, bias_lo, bias_hi = mean_ci(bias.to_numpy() @ shares)
-    err = gaps.groupby("replication")["price_error"].first().to_numpy()
-    err_mean, err_lo, err_hi = mean_ci(err)
     return {
         "info": info,
         "epsilon": eps,
         "epsilon_lo": eps_lo,
         "epsilon_hi": eps_hi,
         "worst_cluster": worst,
+        **finite_game_errors(gaps, shares),
+        "replications": int(gaps["replication"].nunique()),
+    }
+
+
+def finite_game_errors(rows: pd.DataFrame, shares: np.ndarray) -> dict[str, float]:
+    """``J^N − J^∞`` (share-weighted over clusters) and the price error, with t-intervals.
+
+    ``rows`` carry per (replication, cluster) the cluster's realised mean cost
+    ``cluster_mean_cost``, the law's mean-field cost ``j_inf`` and the
+    replication's ``price_error`` (repeated rows of one pair are fine).
+    """
+    per = rows.groupby(["replication", "cluster"]).first().reset_index()
+    bias = per.assign(b=per["cluster_mean_cost"] - per["j_inf"]).pivot(
+        index="replication", columns="cluster", values="b"
+    )
+    bias_mean, bias_lo, bias_hi = mean_ci(bias.to_numpy() @ shares)
+    err = per.groupby("replication")["price_error"].first().to_numpy()
+    err_mean, err_lo, err_hi = mean_ci(err)
+    return {
         "bias": bias_mean,
         "bias_lo": bias_lo,
         "bias_hi": bias_hi,
         "price_error": err_mean,
         "price_error_lo": err_lo,
         "price_error_hi": err_hi,
-        "replications": int(gaps["replication"].nunique()),
     }
 
 
