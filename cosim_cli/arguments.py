@@ -20,3 +20,14 @@ def counted(minimum: int, reason: str = "") -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def resolution(text: str) -> float:
+    """An argparse type: a finite amount ≥ 0 (e.g. a resolution in $)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
+    if not (value >= 0.0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{value}: must be a finite number ≥ 0")
+    return value

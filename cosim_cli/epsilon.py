@@ -35,7 +35,7 @@ from cosim.studies.epsilon_study import (
     study_label,
 )
 from cosim.studies.gap_statistics import Precision
-from cosim_cli.arguments import counted
+from cosim_cli.arguments import counted, resolution
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -77,7 +77,7 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--floor",
-        type=float,
+        type=resolution,
         default=2e-6,
         help="local: the resolution [$ per household-day] below which a CI is precise enough",
     )

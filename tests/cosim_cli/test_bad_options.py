@@ -12,6 +12,9 @@ from cosim_cli.main import main
     [
         (["--seed", "-1"], "--seed: -1: must be ≥ 0"),
         (["--build-reps", "-5"], "--build-reps: -5: must be ≥ 1"),
+        (["--floor", "-1"], "--floor: -1.0: must be a finite number ≥ 0"),
+        (["--floor", "nan"], "--floor: nan: must be a finite number ≥ 0"),
+        (["--max-reps", "1"], "--max-reps: 1: must be ≥ 2"),
         (["--workers", "0"], "--workers: 0: must be ≥ 1"),
         (["--reps", "1"], "--reps: 1: must be ≥ 2"),
     ],
