@@ -92,7 +92,8 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
         choices=[INFO_LOCAL, INFO_FULL],
         default=INFO_LOCAL,
         help="deviator's information set: own state and time (bracket [lower, upper]), or "
-        "also its cluster's last cleared aggregate (approximate DP, lower bound)",
+        "also its cluster's last cleared aggregate (bracket: an approximate DP's paired gain, "
+        "the price-clairvoyant relaxation)",
     )
     parser.add_argument(
         "--law",
@@ -307,30 +308,21 @@ def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> li
         f"ε_N ({args.info} information, {args.law} law, {mode}; {study_label(table)}),"
         " 95 % CIs (ε: simultaneous over clusters):"
     ]
-    bracket = "upper" in table
     for r in table.itertuples():
-        eps = f"ε={r.epsilon:.3e} [{r.epsilon_lo:.3e}, {r.epsilon_hi:.3e}]"
-        if bracket:
-            eps = (
-                f"ε ∈ [{r.epsilon:.3e}, {r.upper:.3e}]  lower CI [{r.epsilon_lo:.3e}, "
-                f"{r.epsilon_hi:.3e}]  upper CI [{r.upper_lo:.3e}, {r.upper_hi:.3e}]"
-                f"  width {r.width:.2e}{'' if r.aim_met else ' (> 2·lower + 1e-5)'}"
-            )
         lines.append(
-            f"  M={r.clusters:>4d}  N={r.households:>7d}  {eps}"
+            f"  M={r.clusters:>4d}  N={r.households:>7d}  ε ∈ [{r.epsilon:.3e}, {r.upper:.3e}]"
+            f"  lower CI [{r.epsilon_lo:.3e}, {r.epsilon_hi:.3e}]"
+            f"  upper CI [{r.upper_lo:.3e}, {r.upper_hi:.3e}]"
+            f"  width {r.width:.2e}{'' if r.aim_met else ' (> 2·lower + 1e-5)'}"
             f"  J^N−J^∞={r.bias:+.3e} [{r.bias_lo:+.3e}, {r.bias_hi:+.3e}]"
             f"  |π^N−π^∞|={r.price_error:.2e}  {r.seconds:.0f} s"
         )
-    if bracket:
-        lines.append(f"ε_∞ (the law's exploitability in the continuous game): {rate['floor']:.3e}")
-        for name, fitted in (("lower", rate), ("upper", rate["upper"])):
-            lines.append(
-                f"fitted rate of {name} − ε_∞: {rate_text(fitted)} on all "
-                f"{fitted['sizes_used']} sizes, negatives included"
-            )
-    else:
+    lines.append(f"ε_∞ (the law's exploitability in the continuous game): {rate['floor']:.3e}")
+    lower = "lower − ε_∞" if args.info == INFO_LOCAL else "lower (the paired gain)"
+    for name, fitted in ((lower, rate), ("upper − ε_∞", rate["upper"])):
         lines.append(
-            f"fitted rate: {rate_text(rate)} on all {rate['sizes_used']} sizes, negatives included"
+            f"fitted rate of {name}: {rate_text(fitted)} on all "
+            f"{fitted['sizes_used']} sizes, negatives included"
         )
     lines.append(f"results: {out}")
     return lines

@@ -16,7 +16,7 @@ from cosim.studies.epsilon_study import study_label
 __all__ = ["plot_study"]
 
 #: The deviation class of each information set, in the figure's legend.
-DEVIATION_CLASS = {INFO_LOCAL: "lower bound", INFO_FULL: "ESS deviation"}
+DEVIATION_CLASS = {INFO_LOCAL: "lower bound", INFO_FULL: "lower bound: ESS deviation"}
 
 
 def plot_study(
@@ -57,7 +57,8 @@ def plot_study(
     if rate.get("identified", False):
         ax.plot(
             n,
-            float(rate.get("floor", 0.0)) + float(rate["constant"]) * n ** float(rate["slope"]),
+            (float(rate["floor"]) if info == INFO_LOCAL else 0.0)
+            + float(rate["constant"]) * n ** float(rate["slope"]),
             "--",
             color="C1",
             label=f"fit {rate_text(rate, 2)}, all sizes",
@@ -102,19 +103,19 @@ def plot_study(
 def _plot_upper(
     ax, table: pd.DataFrame, rate: dict[str, Any], n: np.ndarray, bottom: float
 ) -> None:
-    """The bracket's upper bound with its interval, and ε_∞ (local information only)."""
+    """The bracket's upper bound with its interval, and ε_∞."""
     if "upper" not in table:
         return
-        up = table["upper"].to_numpy()
-        up_lo, up_hi = table["upper_lo"].to_numpy(), table["upper_hi"].to_numpy()
-        ax.errorbar(
-            n * 1.08,
-            up,
-            yerr=[up - np.maximum(up_lo, bottom), up_hi - up],
-            fmt="s",
-            color="C2",
-            capsize=3,
-            label="upper bound (relaxation), simultaneous 95 % CI",
-        )
-        if "floor" in rate:
-            ax.axhline(float(rate["floor"]), color="0.5", lw=0.8, ls=":", label="ε_∞")
+    up = table["upper"].to_numpy()
+    up_lo, up_hi = table["upper_lo"].to_numpy(), table["upper_hi"].to_numpy()
+    ax.errorbar(
+        n * 1.08,
+        up,
+        yerr=[up - np.maximum(up_lo, bottom), up_hi - up],
+        fmt="s",
+        color="C2",
+        capsize=3,
+        label="upper bound, simultaneous 95 % CI",
+    )
+    if "floor" in rate:
+        ax.axhline(float(rate["floor"]), color="0.5", lw=0.8, ls=":", label="ε_∞")

@@ -91,6 +91,7 @@ from models.response import Policy, best_response, population_flow
 __all__ = [
     "BRACKET_COPIES",
     "Bracket",
+    "OnGrid",
     "OthersSamples",
     "OwnPaths",
     "bill_tables",
@@ -240,19 +241,44 @@ def owner_weight(game: Game, households: int, p: int) -> float:
     return round(float(game.clusters.ev_share[p]) * households) / households
 
 
-#: Samples per chunk when the bills are evaluated at the copies' exchanges.
-CHUNK = 16
+#: Samples per chunk when the bill tables are evaluated.
+CHUNK = 32
 
 
-def _bills_at(game: Game, mode: Mode, p: int, households: int, others: OthersSamples,
-              c: np.ndarray) -> np.ndarray:  # fmt: skip
-    """``Σ_k Φ_s(c_ik)``: each sample's bill at each copy's exchanges, ``(S, n)`` [$]."""
-    out = np.zeros((others.m.shape[0], c.shape[0]))
-    for k in range(c.shape[1]):
-        grid = None if others.grid_price is None else others.grid_price[:, k]
-        total = others.exo[:, k, None] + c[None, :, k]
-        out += _bill(game, mode, p, households, others.m[:, k], total, grid, k)
-    return out
+@dataclass(frozen=True)
+class OnGrid:
+    """Exchanges ``c`` ``(n, K)`` located on the uniform exchange grid ``x``: a bill at
+    ``c`` is read by linear interpolation of its table on ``x`` (0.01 kWh apart, where the
+    bill is smooth), so any number of copies costs one table per sample."""
+
+    index: np.ndarray
+    """Left grid point of each exchange, ``(n, K)``."""
+    weight: np.ndarray
+    """Weight of the right grid point, ``(n, K)``."""
+    size: int
+    """Grid points."""
+
+    @classmethod
+    def locate(cls, x: np.ndarray, c: np.ndarray) -> OnGrid:
+        t = np.clip((c - x[0]) / (x[1] - x[0]), 0.0, len(x) - 1.0 - 1e-9)
+        index = np.floor(t).astype(np.int64)
+        return cls(index, t - index, len(x))
+
+    def histogram(self) -> np.ndarray:
+        """The copies' share at each grid point per step, ``(K, X)``: ``E_i t(c_ik) =
+        Σ_x t(x)·h_k(x)`` for any table ``t``."""
+        n, k_steps = self.index.shape
+        out = np.zeros((k_steps, self.size))
+        for k in range(k_steps):
+            out[k] += np.bincount(self.index[:, k], 1.0 - self.weight[:, k], self.size)
+            out[k] += np.bincount(self.index[:, k] + 1, self.weight[:, k], self.size)
+        return out / n
+
+    def values(self, table: np.ndarray) -> np.ndarray:
+        """``Σ_k t_k(c_ik)`` per copy for tables ``t`` ``(K, X)``, ``(n,)``."""
+        k = np.arange(table.shape[0])[None, :]
+        left, right = table[k, self.index], table[k, self.index + 1]
+        return (left + self.weight * (right - left)).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -282,26 +308,28 @@ def _typed_estimate(
     """
     law_paths, dev_paths, mine = paths
     exploit, sensitivity = law_terms
-    c_law, c_dev = law_paths.controlled[mine], dev_paths.controlled[mine]
+    c_law = law_paths.controlled[mine]
     private_gain = law_paths.private[mine] - dev_paths.private[mine]
-    s_count, n = others.m.shape[0], c_law.shape[0]
+    s_count = others.m.shape[0]
     zero = own_zero_prices(game, mode, p, others)  # (S, K)
     x = exchange_grid(game)
-    gain_rows, own_rows = np.empty(s_count), np.empty(s_count)
-    gain_cols, own_cols = np.zeros(n), np.zeros(n)
-    grid_sum = np.zeros((game.steps, len(x)))
-    linear = (others.exo * zero).sum(axis=1)  # Σ_k x_s π^0_s
+    on_law, on_dev = OnGrid.locate(x, c_law), OnGrid.locate(x, dev_paths.controlled[mine])
+    h_law, h_dev = on_law.histogram(), on_dev.histogram()
+    bill_rows, gain_rows = np.empty(s_count), np.empty(s_count)
+    phi_sum, grid_sum = np.zeros((game.steps, len(x))), np.zeros((game.steps, len(x)))
     for lo in range(0, s_count, CHUNK):
         rows = slice(lo, min(lo + CHUNK, s_count))
-        chunk = _subset(others, rows)
-        law_bill = _bills_at(game, mode, p, households, chunk, c_law)
-        gain = law_bill - _bills_at(game, mode, p, households, chunk, c_dev)
-        own = law_bill - linear[rows, None] - zero[rows] @ c_law.T - (c_law @ b)[None, :]
-        gain_rows[rows], own_rows[rows] = gain.mean(axis=1), own.mean(axis=1)
-        gain_cols += gain.sum(axis=0)
-        own_cols += own.sum(axis=0)
-        phi = bill_tables(game, mode, p, households, chunk, x)
+        phi = bill_tables(game, mode, p, households, _subset(others, rows), x)
+        bill_rows[rows] = np.einsum("skx,kx->s", phi, h_law)
+        gain_rows[rows] = bill_rows[rows] - np.einsum("skx,kx->s", phi, h_dev)
+        phi_sum += phi.sum(axis=0)
         grid_sum += (phi - (others.exo[rows, :, None] + x) * zero[rows, :, None]).sum(axis=0)
+    law_cols = on_law.values(phi_sum / s_count)
+    gain_cols = law_cols - on_dev.values(phi_sum / s_count)
+    linear = (others.exo * zero).sum(axis=1)  # Σ_k x_s π^0_s
+    c_bar = c_law.mean(axis=0)
+    own_rows = bill_rows - linear - zero @ c_bar - b @ c_bar
+    own_cols = law_cols - linear.mean() - c_law @ (zero.mean(axis=0) + b)
     minorant = grid_sum / s_count - b[:, None] * x
     at = np.argmin(minorant, axis=1)  # the minimiser of each step
     phi_at = np.stack(
@@ -311,11 +339,9 @@ def _typed_estimate(
     floor_rows = (phi_at - (others.exo + x[at]) * zero - b * x[at]).sum(axis=1)
     shift_rows = (zero - zero.mean(axis=0)) @ sensitivity
     upper_rows = own_rows - floor_rows + shift_rows
-    gain_cols /= s_count
-    own_cols /= s_count
 
     def crossed(row: np.ndarray, col: np.ndarray) -> float:
-        return float(np.var(row, ddof=1) / s_count + np.var(col, ddof=1) / n)
+        return float(np.var(row, ddof=1) / s_count + np.var(col, ddof=1) / len(col))
 
     return _Estimate(
         lower=float(gain_rows.mean() + private_gain.mean()),
@@ -324,7 +350,7 @@ def _typed_estimate(
         upper_var=crossed(upper_rows, own_cols),
         exploitability=exploit,
         samples=s_count,
-        copies=n,
+        copies=len(c_law),
     )
 
 

@@ -1,28 +1,22 @@
 """ε-Nash gap of a feedback law in the finite game (SPEC §7, seed 000 Theorem 3).
 
 One household ``i`` of cluster ``p`` deviates; every other household keeps the
-law. Information set **local** (own state and time, the class of the GMFG law):
-the others' states never depend on ``i``'s actions, so their aggregate is a
-random process that ``i`` cannot influence except through its own term in the
-price. ``i``'s best response is then a dynamic program over its own state whose
-stage cost averages, over Monte Carlo samples of the others' aggregates at that
-step, ``e_i · π_p(others + e_i)`` — nonlinear in ``e_i`` through its own term.
+law. The others' states never depend on ``i``'s actions, so their aggregate is
+a random process that ``i`` cannot influence except through its own term in the
+price. Both information sets give ε_N as a bracket [lower, upper]:
 
-Deviation class: with local information the deviator re-optimises **all its
-devices jointly** — an exact DP over (ESS SoE, EV SoE, EV plugged in / away,
-shiftable quanta left) with every control at once and the controllable load
-inside the stage cost (:mod:`cosim.studies.joint_deviation`); its EV ownership is
-part of its state. With full information the DP is approximate and, to stay
-small, re-optimises the home battery only (:func:`ess_best_response_full`).
+- **local** (own state and time, the class of the GMFG law): the bracket of
+  :mod:`cosim.studies.bracket` — lower, the fine-grid price taker's gain
+  evaluated exactly in the others; upper, the relaxation of the own price term;
+- **full** (own state plus the cluster's last cleared aggregate): lower, the
+  paired gain of an approximate dynamic program over (SoE, binned aggregate)
+  that re-optimises the home battery (:func:`ess_best_response_full`), built on
+  ``build`` replications and measured on fresh ones, each simulated twice — the
+  law, then the same seed with ``i`` deviating — by the co-simulation engine
+  (common random numbers); upper, the price-clairvoyant relaxation of
+  :mod:`cosim.studies.clairvoyant`.
+
 See ``docs/epsilon.md``.
-
-Estimation: the DP is built on ``build`` replications (the law's runs); the
-gap is measured on fresh replications, each simulated twice — the law, then
-the same seed with ``i`` deviating — by the co-simulation engine itself
-(counter-based noise keyed by household and step: common random numbers), so
-``J(law) − J(dev)`` per replication is a paired difference of realised
-finite-game costs, bills settled at the realised prices with ``i`` counted in
-its own cluster's aggregate.
 """
 
 from __future__ import annotations
@@ -33,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.studies.bracket import bracket_epsilon
+from cosim.studies.clairvoyant import clairvoyant_upper
 from cosim.studies.deviation import DeviationSimulation, FineTables
 from cosim.studies.full_information import (
     FULL_BINS,
@@ -311,7 +306,9 @@ def estimate_epsilon_nash(
     aggregate): the approximate ESS DP built on ``build`` replications
     (children of ``SeedSequence([seed, 0])``, ``directory/samples``), its paired
     gain measured on ``replications`` fresh ones
-    (``directory/measure-buildB-full``): a lower bound. Both phases run through
+    (``directory/measure-buildB-full``): the lower bound; the upper bound is
+    :func:`cosim.studies.clairvoyant.clairvoyant_upper` on the build
+    replications (``summary["upper"]``, per cluster in ``gaps``). Both phases run through
     :func:`cosim.studies.montecarlo.run_replications` and resume from their
     directories (a directory belongs to one law, scenario and size).
     """
@@ -357,7 +354,25 @@ def estimate_epsilon_nash(
         description=f"N/cluster={hh[0]} measure",
         dask_processes=dask_processes,
     ).table
-    summary = summarise_gaps(gaps, law.game.clusters.shares, info)
+    return _with_clairvoyant_upper(law, hh, samples, gaps, measure_seed, tables)
+
+
+def _with_clairvoyant_upper(
+    law: LawUnderTest, hh: np.ndarray, samples: pd.DataFrame, gaps: pd.DataFrame, seed: int,
+    tables: FullInformationTables,
+) -> EpsilonEstimate:  # fmt: skip
+    """Full information: the paired gains (lower) with the price-clairvoyant upper bound."""
+    upper = clairvoyant_upper(law, hh, samples, seed)
+    gaps = gaps.merge(upper[["cluster", "upper", "upper_se"]], on="cluster")
+    summary = summarise_gaps(gaps, law.game.clusters.shares, INFO_FULL)
+    lower, top = float(summary["epsilon"]), float(upper["upper"].max())
+    summary.update(
+        upper=top,
+        upper_lo=float(upper["upper_lo"].max()),
+        upper_hi=float(upper["upper_hi"].max()),
+        width=top - lower,
+        aim_met=bool(top <= 2.0 * lower + WIDTH_AIM_ABSOLUTE),
+    )
     return EpsilonEstimate(hh, gaps, summary, tables)
 
 

@@ -44,10 +44,10 @@ from models.game import Game, build_game
 #: What the deviator re-optimises, per information set (the manifest's words).
 DEVIATION = {
     INFO_LOCAL: "lower: the price taker at the mean price plus the tangent of its own price "
-    "term, every device, on grids 8× finer than the law's; upper: the relaxation dropping "
+    "term, every device, on grids 16× finer than the law's; upper: the relaxation dropping "
     "the own price term's curvature (docs/epsilon.md)",
-    INFO_FULL: "home battery only (approximate DP over SoE × binned last aggregate); "
-    "EV, shiftable, controllable keep the law",
+    INFO_FULL: "lower: home battery only (approximate DP over SoE × binned last aggregate); "
+    "EV, shiftable, controllable keep the law; upper: the price-clairvoyant relaxation",
 }
 #: Distance kinds that derive the M×M distances from the seed, so M can grow.
 SAMPLED_DISTANCES = ("line", "radial_feeder")
@@ -162,9 +162,9 @@ def study_point(
     size = {"clusters": m, "households_per_cluster": per_cluster, "households": per_cluster * m}
     row = {**size, **columns, **est.summary, "seconds": time.perf_counter() - start}
     gaps = est.gaps.assign(**size)
-    if info == INFO_LOCAL:  # what both bounds tend to as N grows
-        floor = continuous_exploitability(law.game, law.stage_price, law.policy)
-        gaps = gaps.assign(floor=floor[gaps["cluster"].to_numpy()])
+    # what the bounds tend to as N grows
+    floor = continuous_exploitability(law.game, law.stage_price, law.policy)
+    gaps = gaps.assign(floor=floor[gaps["cluster"].to_numpy()])
     return row, gaps
 
 
@@ -209,19 +209,22 @@ def run_study(
 def study_rate(table: pd.DataFrame, gaps: list[pd.DataFrame], info: str) -> dict[str, Any]:
     """The rate of a study, fitted on every size (:func:`cosim.studies.epsilon.fit_rate`).
 
-    Full information: on the paired gaps. Local: on each bound minus its limit
-    ``ε_∞`` — the law's exploitability in the continuous game at its own
-    mean-field prices, per cluster (column ``floor``, what both bounds tend to
-    as ``N → ∞``) — so ``ε_N = ε_∞ + C·N^−r``; the upper bound's rate under ``upper``.
+    The lower bound's rate at the top level: for full information on the
+    paired gaps; for local information on the bound minus its limit ``ε_∞`` —
+    the law's exploitability in the continuous game at its own mean-field
+    prices, per cluster (column ``floor``, what the bounds tend to as
+    ``N → ∞``) — so ``ε_N = ε_∞ + C·N^−r``. The upper bound's rate, on the
+    bound minus ``ε_∞`` for both, under ``upper``; ``ε_∞`` itself (max over
+    clusters) under ``floor``.
     """
-    if info != INFO_LOCAL:
-        return fit_rate(table["households"].to_numpy(), gaps)
     points = pd.concat(gaps, ignore_index=True)
-    out: dict[str, Any] = {}
-    for bound in ("upper", "lower"):
-        fitted = points.assign(mean=points[bound] - points["floor"], se=points[f"{bound}_se"])
-        rate = fit_rate_points(fitted)
-        out = {**rate, "upper": out} if bound == "lower" else rate
+    per = points.groupby(["households", "cluster"], as_index=False).first()
+    upper = fit_rate_points(per.assign(mean=per["upper"] - per["floor"], se=per["upper_se"]))
+    if info == INFO_LOCAL:
+        fitted = per.assign(mean=per["lower"] - per["floor"], se=per["lower_se"])
+        out: dict[str, Any] = {**fit_rate_points(fitted), "upper": upper}
+    else:
+        out = {**fit_rate(table["households"].to_numpy(), gaps), "upper": upper}
     out["floor"] = float(points["floor"].max())
     return out
 
