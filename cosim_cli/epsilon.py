@@ -35,6 +35,7 @@ from cosim.studies.epsilon_study import (
     study_label,
 )
 from cosim.studies.gap_statistics import Precision
+from cosim.studies.montecarlo import SchedulerUnreachableError, check_scheduler
 from cosim_cli.arguments import counted, resolution
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
@@ -163,6 +164,11 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     build_reps = args.build_reps or args.reps
     out = result_directory(args, f"results/{scenario.scenario.name}-epsilon")
+    try:
+        check_scheduler(args.scheduler)
+    except SchedulerUnreachableError as err:
+        print(f"cosim epsilon: --scheduler {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     summary: dict[str, object] = {
         "info": args.info,
         "deviation": DEVIATION[args.info],

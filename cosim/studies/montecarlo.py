@@ -98,8 +98,40 @@ def _dask_client(scheduler: str, workers: int, processes: bool) -> Iterator:
         ):
             yield client
     else:
-        with Client(scheduler) as client:
+        with _connect(Client, scheduler) as client:
             yield client
+
+
+class SchedulerUnreachableError(ConnectionError):
+    """No Dask scheduler answered at the address given."""
+
+
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT_S = 10
+
+
+def _connect(client_type, scheduler: str):
+    """``Client(scheduler)``, or :class:`SchedulerUnreachableError` naming the address."""
+    try:
+        return client_type(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise SchedulerUnreachableError(
+            f"{scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s ({err})"
+        ) from err
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """Connect to ``scheduler`` once and leave, before any work starts.
+
+    ``None`` (local process pool) and ``"local"`` (a ``LocalCluster`` started
+    here) need no check. Raises :class:`SchedulerUnreachableError`.
+    """
+    if scheduler is None or scheduler == "local":
+        return
+    from dask.distributed import Client
+
+    with _connect(Client, scheduler):
+        pass
 
 
 def _submit_all(

@@ -87,3 +87,24 @@ def test_a_garbage_case_file_is_named_not_tracebacked(tmp_path, capsys, table, f
     assert main(["validate", str(path)]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and f"{field}: 'case.m'" in out[0] and "not a MATPOWER case" in out[0]
+
+
+def test_an_unreachable_scheduler_is_refused_before_any_work(
+    scenario, epsilon_args, tmp_path, capsys, monkeypatch
+):
+    """No scheduler at the address: one line naming it, exit 2, no solve, nothing written."""
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    import socket
+
+    from cosim.studies import montecarlo
+
+    monkeypatch.setattr(montecarlo, "CONNECT_TIMEOUT_S", 1)
+    with socket.socket() as free:  # a port nobody listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    args = epsilon_args(scenario, "--sizes", "2", "--reps", "2", "--scheduler", address)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--scheduler {address}: no Dask scheduler answered" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
