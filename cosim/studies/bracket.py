@@ -91,6 +91,7 @@ from models.response import Policy, best_response, population_flow
 __all__ = [
     "BRACKET_COPIES",
     "Bracket",
+    "BracketSetup",
     "OnGrid",
     "OthersSamples",
     "OwnPaths",
@@ -100,6 +101,7 @@ __all__ = [
     "others_samples",
     "own_paths",
     "owner_weight",
+    "prepare_bracket",
     "typed_game",
 ]
 
@@ -445,6 +447,49 @@ def _deviation_prices(
     return q, b
 
 
+@dataclass(frozen=True)
+class BracketSetup:
+    """What the bracket needs that no sample of the others changes: the grids, the law's
+    and the deviations' own paths (computed once, reused as samples are added)."""
+
+    fine: Game
+    finer: Game
+    law_fine: Policy
+    law_paths: OwnPaths
+    owners: np.ndarray
+    """Probability that each cluster's deviator owns an EV, ``(M,)``."""
+    deviations: dict[bool, tuple[np.ndarray, OwnPaths]]
+    """Per deviator type (owns an EV): the tangents ``b`` ``(M, K)`` and the deviation's paths."""
+
+
+def prepare_bracket(
+    law: LawUnderTest,
+    households: np.ndarray,
+    seed: int,
+    copies: int = BRACKET_COPIES,
+    refine: int = CONTINUOUS_REFINE,
+) -> BracketSetup:
+    """The sample-free part of :func:`bracket_epsilon` (same parameters)."""
+    game, mode = law.game, law.mode
+    hh = np.asarray(households, dtype=np.int64)
+    fine = refined_game(game, refine)
+    finer = refined_game(game, 2 * refine)
+    law_fine = applied_law(game, fine, law.policy)
+    copy_seed = int(np.random.SeedSequence(seed).generate_state(1, np.uint32)[0])
+    law_paths = own_paths(game, law.feedback_law(), mode, copies, copy_seed)
+    owners = np.array([owner_weight(game, int(hh[p]), p) for p in range(game.n_clusters)])
+    deviations = {}
+    for has_ev in (True, False):
+        weights = owners if has_ev else 1.0 - owners
+        if not np.any(weights > 0):
+            continue
+        q_dev, b = _deviation_prices(law, fine, law_fine, hh, has_ev)
+        deviation, _ = best_response(typed_game(finer, has_ev), q_dev)
+        dev_law = FeedbackLaw.from_policy(finer, deviation)
+        deviations[has_ev] = (b, own_paths(finer, dev_law, mode, copies, copy_seed))
+    return BracketSetup(fine, finer, law_fine, law_paths, owners, deviations)
+
+
 def bracket_epsilon(
     law: LawUnderTest,
     households: np.ndarray,
@@ -453,6 +498,7 @@ def bracket_epsilon(
     copies: int = BRACKET_COPIES,
     refine: int = CONTINUOUS_REFINE,
     level: float = 0.95,
+    setup: BracketSetup | None = None,
 ) -> Bracket:
     """ε_N of ``law`` for local information, bracketed (see the module's docstring).
 
@@ -474,44 +520,35 @@ def bracket_epsilon(
         ``2·refine`` times finer than its grid; the deviation lives on the latter.
     level
         Coverage of the interval of the maximum over clusters.
+    setup
+        :func:`prepare_bracket` of the same ``law``, ``households``, ``seed``,
+        ``copies`` and ``refine``, when already computed (samples being added).
     """
     game, mode = law.game, law.mode
-    m_count = game.n_clusters
     hh = np.asarray(households, dtype=np.int64)
-    fine = refined_game(game, refine)
-    finer = refined_game(game, 2 * refine)
-    law_fine = applied_law(game, fine, law.policy)
-    copy_seed = int(np.random.SeedSequence(seed).generate_state(1, np.uint32)[0])
-    law_paths = own_paths(game, law.feedback_law(), mode, copies, copy_seed)
-    owners = np.array([owner_weight(game, int(hh[p]), p) for p in range(m_count)])
-    parts: dict[int, list[tuple[float, _Estimate]]] = {p: [] for p in range(m_count)}
-    for has_ev in (True, False):
-        weights = owners if has_ev else 1.0 - owners
-        if not np.any(weights > 0):
-            continue
-        typed_fine = typed_game(fine, has_ev)
-        others = [others_samples(game, samples, p, int(hh[p]), has_ev) for p in range(m_count)]
-        q_dev, b = _deviation_prices(law, fine, law_fine, hh, has_ev)
-        deviation, _ = best_response(typed_game(finer, has_ev), q_dev)
-        dev_law = FeedbackLaw.from_policy(finer, deviation)
-        dev_paths = own_paths(finer, dev_law, mode, copies, copy_seed)
+    if setup is None:
+        setup = prepare_bracket(law, hh, seed, copies, refine)
+    parts: dict[int, list[tuple[float, _Estimate]]] = {p: [] for p in range(game.n_clusters)}
+    for has_ev, (b, dev_paths) in setup.deviations.items():
+        weights = setup.owners if has_ev else 1.0 - setup.owners
+        typed_fine = typed_game(setup.fine, has_ev)
+        others = [others_samples(game, samples, p, int(n), has_ev) for p, n in enumerate(hh)]
         pbar = [own_zero_prices(game, mode, p, o).mean(axis=0) for p, o in enumerate(others)]
         q_eval = np.array(pbar) + b
         best_eval, _ = best_response(typed_fine, q_eval)
         exploit = _exploitability_bound(
-            law, q_eval, has_ev, (typed_fine, typed_game(finer, has_ev))
+            law, q_eval, has_ev, (typed_fine, typed_game(setup.finer, has_ev))
         )
-        sensitivity = _controlled(typed_fine, law_fine) - _controlled(typed_fine, best_eval)
-        for p in range(m_count):
-            if weights[p] == 0:
-                continue
+        sensitivity = _controlled(typed_fine, setup.law_fine) - _controlled(typed_fine, best_eval)
+        law_paths = setup.law_paths
+        for p in map(int, np.flatnonzero(weights > 0)):
             mine = (law_paths.cluster == p) & (law_paths.has_ev == has_ev)
             estimate = _typed_estimate(
                 game, mode, p, int(hh[p]), others[p], (law_paths, dev_paths, mine),
                 b[p], (float(exploit[p]), sensitivity[p]),
             )  # fmt: skip
             parts[p].append((float(weights[p]), estimate))
-    frame = _per_cluster(parts, owners, level)
+    frame = _per_cluster(parts, setup.owners, level)
     summary = {
         key: float(frame[key].max())
         for key in ("lower", "lower_lo", "lower_hi", "upper", "upper_lo", "upper_hi")

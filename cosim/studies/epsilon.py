@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cosim.studies.bracket import bracket_epsilon
+from cosim.studies.bracket import bracket_epsilon, prepare_bracket
 from cosim.studies.clairvoyant import clairvoyant_upper
 from cosim.studies.deviation import DeviationSimulation, FineTables
 from cosim.studies.full_information import (
@@ -387,9 +387,10 @@ def _bracketed(
     """Local information: the bracket of :mod:`cosim.studies.bracket` on the finite game's
     samples, replications added in batches of ``replications`` until ``precision`` is met."""
     count = replications
+    setup = prepare_bracket(law, households, seed)
     while True:
         samples = sample(count, seed, "evaluate")
-        bracket = bracket_epsilon(law, households, samples, seed)
+        bracket = bracket_epsilon(law, households, samples, seed, setup=setup)
         s = bracket.summary
         if precision is None or precision.met(s["lower"], s["lower_lo"], s["lower_hi"]):
             stopped = "fixed" if precision is None else "precise"
