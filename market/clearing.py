@@ -142,6 +142,53 @@ def clear_prices(
     else:
         inter_input = np.broadcast_to(scalar, own.shape)
     coc = rule.inter(inter_input, grid_price, cluster)
-    w = np.asarray(weights, dtype=float)
-    stage = w[..., 0] * rpc + w[..., 1] * coc + w[..., 2] * grid_price
+    stage = _stage(rpc, coc, grid_price, weights)
     return ClearedPrices(rpc=rpc, seen=seen, scalar=scalar, coc=coc, stage=stage)
+
+
+def _stage(
+    rpc: np.ndarray, coc: np.ndarray, grid_price: np.ndarray | float, weights: np.ndarray
+) -> np.ndarray:
+    """``π_p = w1 p_RPC,p + w2 p_CoC + w3 p_G``, eq. (13)."""
+    w = np.asarray(weights, dtype=float)
+    return w[..., 0] * rpc + w[..., 1] * coc + w[..., 2] * grid_price
+
+
+def clear_shifted(
+    rule: ClearingParameters,
+    cluster_mean: np.ndarray,
+    shift: np.ndarray,
+    grid_price: np.ndarray | float,
+    weights: np.ndarray,
+    cluster: int,
+) -> np.ndarray:
+    """Stage price of ``cluster`` when its mean moves by each of ``shift`` (eq. (13)).
+
+    ``clear_prices(rule, m + shift·e_p, …, cluster=p).stage`` for many shifts
+    at once: the aggregates are linear in the means, so they are formed once
+    at ``m`` and moved along ``e_p``, and only the price curves are evaluated
+    per shift — ``M`` times less work than clearing every shifted vector.
+
+    Parameters
+    ----------
+    cluster_mean
+        ``m`` [kW per household], shape ``(M, ...)``.
+    shift
+        Shifts of ``m_p`` [kW per household], shape ``(..., X...)``: the
+        trailing axes of ``cluster_mean`` first, then any of its own.
+    grid_price, weights
+        As for :func:`clear_prices`, broadcasting against ``shift``.
+    """
+    mean = np.asarray(cluster_mean, dtype=float)
+    seen, scalar = graphon_aggregates(rule.graphon, rule.shares, mean)
+    unit = np.zeros(len(rule.shares))
+    unit[cluster] = 1.0
+    seen_unit, scalar_unit = graphon_aggregates(rule.graphon, rule.shares, unit)
+    expand = (Ellipsis,) + (None,) * (np.ndim(shift) - (mean.ndim - 1))
+    rpc = rule.local(mean[cluster][expand] + shift, grid_price, cluster)
+    if rule.aggregate == "per_cluster":
+        inter_input = seen[cluster][expand] + seen_unit[cluster] * shift
+    else:
+        inter_input = scalar[expand] + scalar_unit * shift
+    coc = rule.inter(inter_input, grid_price, cluster)
+    return _stage(rpc, coc, grid_price, weights)

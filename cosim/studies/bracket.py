@@ -76,7 +76,8 @@ from scipy import stats
 from cosim.studies.deviation import DeviationSimulation
 from cosim.studies.joint_deviation import cluster_stage_price, sampled_grid_price
 from cosim.studies.law_under_test import LawUnderTest
-from market.pricing import Mode
+from market.clearing import clear_shifted
+from market.pricing import Mode, mode_weights
 from models.battery import grid_power
 from models.exploitability import (
     CONTINUOUS_REFINE,
@@ -173,10 +174,10 @@ def _bill(
 ) -> np.ndarray:  # fmt: skip
     """``total·π_p(k; m + total/(N_p Δt))`` for samples ``m`` ``(S, M)`` and exchanges
     ``total`` ``(S, X)`` [kWh]: the deviator's bill with its own term in the price [$]."""
-    shifted = np.broadcast_to(m[:, None, :], (*total.shape, m.shape[1])).copy()
-    shifted[..., p] += total / (households * game.dt_h)
-    p_g = None if grid_price is None else grid_price[:, None]
-    return total * cluster_stage_price(game, mode, k, p, shifted, p_g)
+    p_g = float(game.grid_price[k]) if grid_price is None else grid_price[:, None]
+    w = mode_weights(mode, game.config.prices.weights, game.step_hours)[k]
+    shift = total / (households * game.dt_h)
+    return total * clear_shifted(game.clearing, m.T, shift, p_g, w, cluster=p)
 
 
 def bill_tables(
@@ -299,7 +300,7 @@ class _Estimate:
 def _typed_estimate(
     game: Game, mode: Mode, p: int, households: int, others: OthersSamples,
     paths: tuple[OwnPaths, OwnPaths, np.ndarray], b: np.ndarray,
-    law_terms: tuple[float, np.ndarray],
+    law_terms: tuple[float, np.ndarray] | None,
 ) -> _Estimate:  # fmt: skip
     """Both bounds of one cluster and deviator type, with crossed-design variances.
 
@@ -307,9 +308,9 @@ def _typed_estimate(
     is bounded by ``var_s(row means)/S + var_i(column means)/n``, which counts
     the interaction twice (conservative). ``a_k``, a minimum over the exchange
     grid, varies with the samples through its minimiser only (envelope theorem).
+    ``law_terms`` ``None``: the lower bound only (the upper one NaN).
     """
     law_paths, dev_paths, mine = paths
-    exploit, sensitivity = law_terms
     c_law = law_paths.controlled[mine]
     private_gain = law_paths.private[mine] - dev_paths.private[mine]
     s_count = others.m.shape[0]
@@ -332,24 +333,29 @@ def _typed_estimate(
     c_bar = c_law.mean(axis=0)
     own_rows = bill_rows - linear - zero @ c_bar - b @ c_bar
     own_cols = law_cols - linear.mean() - c_law @ (zero.mean(axis=0) + b)
-    minorant = grid_sum / s_count - b[:, None] * x
-    at = np.argmin(minorant, axis=1)  # the minimiser of each step
-    phi_at = np.stack(
-        [bill_tables(game, mode, p, households, others, x[at[k] : at[k] + 1])[:, k, 0]
-         for k in range(game.steps)], axis=1,
-    )  # fmt: skip
-    floor_rows = (phi_at - (others.exo + x[at]) * zero - b * x[at]).sum(axis=1)
-    shift_rows = (zero - zero.mean(axis=0)) @ sensitivity
-    upper_rows = own_rows - floor_rows + shift_rows
 
     def crossed(row: np.ndarray, col: np.ndarray) -> float:
         return float(np.var(row, ddof=1) / s_count + np.var(col, ddof=1) / len(col))
 
+    upper, upper_var, exploit = np.nan, np.nan, np.nan
+    if law_terms is not None:
+        exploit, sensitivity = law_terms
+        minorant = grid_sum / s_count - b[:, None] * x
+        at = np.argmin(minorant, axis=1)  # the minimiser of each step
+        phi_at = np.stack(
+            [bill_tables(game, mode, p, households, others, x[at[k] : at[k] + 1])[:, k, 0]
+             for k in range(game.steps)], axis=1,
+        )  # fmt: skip
+        floor_rows = (phi_at - (others.exo + x[at]) * zero - b * x[at]).sum(axis=1)
+        shift_rows = (zero - zero.mean(axis=0)) @ sensitivity
+        upper_rows = own_rows - floor_rows + shift_rows
+        upper, upper_var = float(upper_rows.mean() + exploit), crossed(upper_rows, own_cols)
+
     return _Estimate(
         lower=float(gain_rows.mean() + private_gain.mean()),
         lower_var=crossed(gain_rows, gain_cols + private_gain),
-        upper=float(upper_rows.mean() + exploit),
-        upper_var=crossed(upper_rows, own_cols),
+        upper=upper,
+        upper_var=upper_var,
         exploitability=exploit,
         samples=s_count,
         copies=len(c_law),
@@ -499,6 +505,7 @@ def bracket_epsilon(
     refine: int = CONTINUOUS_REFINE,
     level: float = 0.95,
     setup: BracketSetup | None = None,
+    upper: bool = True,
 ) -> Bracket:
     """ε_N of ``law`` for local information, bracketed (see the module's docstring).
 
@@ -523,6 +530,9 @@ def bracket_epsilon(
     setup
         :func:`prepare_bracket` of the same ``law``, ``households``, ``seed``,
         ``copies`` and ``refine``, when already computed (samples being added).
+    upper
+        ``False``: the lower bound only (its columns; the upper ones NaN) — no
+        dynamic program is solved, as while samples are being added.
     """
     game, mode = law.game, law.mode
     hh = np.asarray(households, dtype=np.int64)
@@ -531,21 +541,15 @@ def bracket_epsilon(
     parts: dict[int, list[tuple[float, _Estimate]]] = {p: [] for p in range(game.n_clusters)}
     for has_ev, (b, dev_paths) in setup.deviations.items():
         weights = setup.owners if has_ev else 1.0 - setup.owners
-        typed_fine = typed_game(setup.fine, has_ev)
         others = [others_samples(game, samples, p, int(n), has_ev) for p, n in enumerate(hh)]
         pbar = [own_zero_prices(game, mode, p, o).mean(axis=0) for p, o in enumerate(others)]
-        q_eval = np.array(pbar) + b
-        best_eval, _ = best_response(typed_fine, q_eval)
-        exploit = _exploitability_bound(
-            law, q_eval, has_ev, (typed_fine, typed_game(setup.finer, has_ev))
-        )
-        sensitivity = _controlled(typed_fine, setup.law_fine) - _controlled(typed_fine, best_eval)
+        terms = _law_terms(law, setup, np.array(pbar) + b, has_ev) if upper else None
         law_paths = setup.law_paths
         for p in map(int, np.flatnonzero(weights > 0)):
             mine = (law_paths.cluster == p) & (law_paths.has_ev == has_ev)
             estimate = _typed_estimate(
-                game, mode, p, int(hh[p]), others[p], (law_paths, dev_paths, mine),
-                b[p], (float(exploit[p]), sensitivity[p]),
+                game, mode, p, int(hh[p]), others[p], (law_paths, dev_paths, mine), b[p],
+                None if terms is None else (float(terms[0][p]), terms[1][p]),
             )  # fmt: skip
             parts[p].append((float(weights[p]), estimate))
     frame = _per_cluster(parts, setup.owners, level)
@@ -555,6 +559,20 @@ def bracket_epsilon(
     }
     summary["width"] = summary["upper"] - summary["lower"]
     return Bracket(frame, summary)
+
+
+def _law_terms(
+    law: LawUnderTest, setup: BracketSetup, q_eval: np.ndarray, has_ev: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The upper bound's terms at prices ``q_eval``: ``X_law(q)`` with its margin ``(M,)``,
+    and how the price taker's mean exchange differs from the law's ``(M, K)``."""
+    typed_fine = typed_game(setup.fine, has_ev)
+    best_eval, _ = best_response(typed_fine, q_eval)
+    exploit = _exploitability_bound(
+        law, q_eval, has_ev, (typed_fine, typed_game(setup.finer, has_ev))
+    )
+    sensitivity = _controlled(typed_fine, setup.law_fine) - _controlled(typed_fine, best_eval)
+    return exploit, sensitivity
 
 
 def _per_cluster(

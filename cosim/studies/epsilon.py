@@ -388,17 +388,20 @@ def _bracketed(
     samples, replications added in batches of ``replications`` until ``precision`` is met."""
     count = replications
     setup = prepare_bracket(law, households, seed)
-    while True:
+    stopped = "fixed"
+    while precision is not None:  # the lower bound alone decides: no dynamic program
         samples = sample(count, seed, "evaluate")
-        bracket = bracket_epsilon(law, households, samples, seed, setup=setup)
-        s = bracket.summary
-        if precision is None or precision.met(s["lower"], s["lower_lo"], s["lower_hi"]):
-            stopped = "fixed" if precision is None else "precise"
+        s = bracket_epsilon(law, households, samples, seed, setup=setup, upper=False).summary
+        if precision.met(s["lower"], s["lower_lo"], s["lower_hi"]):
+            stopped = "precise"
             break
         if count + replications > precision.max_replications:
             stopped = "max_replications"
             break
         count += replications
+    samples = sample(count, seed, "evaluate")
+    bracket = bracket_epsilon(law, households, samples, seed, setup=setup)
+    s = bracket.summary
     worst = int(bracket.per_cluster["lower"].idxmax())
     summary: dict[str, float | str] = {
         "info": INFO_LOCAL,

@@ -125,3 +125,18 @@ def test_full_information_deviation(gmfg, tmp_path):
     assert est.summary["info"] == INFO_FULL
     assert est.summary["epsilon_hi"] >= 0.0, est.summary
     assert est.deviations.tables.shape == (3, gmfg.game.steps, 3, len(gmfg.game.ess.soe))
+
+
+def test_the_bracket_adds_samples_until_its_precision_or_cap(gmfg, tmp_path):
+    """The precision loop adds batches of samples and stops when the lower bound is resolved
+    or at the cap; the bracket it returns carries both bounds on every sample drawn."""
+    from cosim.studies.gap_statistics import Precision
+
+    loose = estimate_epsilon_nash(gmfg, 5, 3, 7, tmp_path / "a", precision=Precision(floor=1.0))
+    assert (loose.summary["replications"], loose.summary["stopped"]) == (3, "precise")
+    capped = estimate_epsilon_nash(
+        gmfg, 5, 3, 7, tmp_path / "b", precision=Precision(relative=1e-9, max_replications=7)
+    )
+    assert (capped.summary["replications"], capped.summary["stopped"]) == (6, "max_replications")
+    assert len(list((tmp_path / "b" / "evaluate").glob("rep-*.parquet"))) == 6
+    assert np.isfinite(capped.summary["upper"]) and capped.summary["upper_hi"] >= 0.0

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market.clearing import ClearingParameters, PriceFunction, clear_prices, graphon_aggregates
+from market.clearing import (
+    ClearingParameters,
+    PriceFunction,
+    clear_prices,
+    clear_shifted,
+    graphon_aggregates,
+)
 
 #: Two clusters, hard clip: prices by hand.
 SHARES = np.array([0.25, 0.75])
@@ -75,3 +81,21 @@ def test_aggregates_of_any_trailing_shape_match_the_definition():
     expected = np.einsum("pq,q,qij->pij", GRAPHON, SHARES, m)
     np.testing.assert_allclose(seen, expected, rtol=1e-14)
     np.testing.assert_allclose(scalar, np.einsum("p,pij->ij", SHARES, expected), rtol=1e-14)
+
+
+@pytest.mark.parametrize("aggregate", ["scalar", "per_cluster"])
+def test_a_shifted_cluster_clears_as_the_shifted_vector(aggregate: str):
+    """Moving one cluster's mean along many shifts at once gives the clearing of each
+    shifted vector: the aggregates are linear in the means."""
+    rng = np.random.default_rng(9)
+    m = rng.normal(0.0, 2.0, (2, 5))  # (M, S)
+    shift = rng.normal(0.0, 3.0, (5, 11))  # (S, X)
+    p_g = rng.uniform(0.05, 0.09, (5, 1))
+    rule = _rule(aggregate, 0.002)
+    for p in range(2):
+        moved = np.broadcast_to(m[:, :, None], (2, 5, 11)).copy()
+        moved[p] += shift
+        expected = clear_prices(rule, moved, p_g, WEIGHTS, cluster=p).stage
+        np.testing.assert_allclose(
+            clear_shifted(rule, m, shift, p_g, WEIGHTS, cluster=p), expected, rtol=0, atol=1e-15
+        )
