@@ -37,20 +37,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cosim.studies.bracket import (
-    BRACKET_COPIES,
+from cosim.studies.bracket import BRACKET_COPIES, deviation_prices, exploitability_bound
+from cosim.studies.deviator import (
     CHUNK,
     OnGrid,
     OthersSamples,
-    _deviation_prices,
-    _exploitability_bound,
-    _subset,
     bill_tables,
     exchange_grid,
     others_samples,
     own_paths,
     own_zero_prices,
     owner_weight,
+    subset,
     typed_game,
 )
 from cosim.studies.law_under_test import LawUnderTest
@@ -103,7 +101,7 @@ def _own_terms(
     phi_sum = np.zeros((game.steps, len(x)))
     for lo in range(0, s_count, CHUNK):
         at = slice(lo, min(lo + CHUNK, s_count))
-        phi = bill_tables(game, mode, p, households, _subset(others, at), x)
+        phi = bill_tables(game, mode, p, households, subset(others, at), x)
         q = zero[at] + b  # (s, K)
         floor = phi - (others.exo[at] * zero[at])[..., None] - q[..., None] * x
         bill_rows[at] = np.einsum("skx,kx->s", phi, h_law)
@@ -162,10 +160,10 @@ def clairvoyant_upper(
             continue
         others = [others_samples(game, samples, p, int(hh[p]), has_ev) for p in range(m_count)]
         used = min(used, *(o.m.shape[0] for o in others))
-        others = [_subset(o, slice(0, used)) for o in others]
-        _, b = _deviation_prices(law, fine, law_fine, hh, has_ev)
+        others = [subset(o, slice(0, used)) for o in others]
+        _, b = deviation_prices(law, fine, law_fine, hh, has_ev)
         q = np.stack([own_zero_prices(game, mode, p, o) + b[p] for p, o in enumerate(others)], 1)
-        at_mean = _exploitability_bound(
+        at_mean = exploitability_bound(
             law, q.mean(axis=0), has_ev, (typed_game(fine, has_ev), typed_game(finer, has_ev))
         )
         exploit = _sample_exploitability(law, q, has_ev, at_mean)  # (S, M)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.studies.bracket import bracket_epsilon, owner_weight, typed_game
+from cosim.studies.bracket import bracket_epsilon
+from cosim.studies.deviator import owner_weight, typed_game
 from cosim.studies.epsilon import SampleOthers
 from cosim.studies.law_under_test import LawUnderTest
 from market.pricing import Mode
