@@ -1,12 +1,12 @@
 """Benchmark: the households priced by the wholesale market (docs/coupling.md).
 
 For each coupled scenario (the built-in PJM 5-bus one always, Hawaii40 when
-``../shared/data/hawaii40.m`` is there) prints JSON: the seconds to build the
-game (the expected-LMP table: one dispatch per step and import level), to
-solve its CoC equilibrium (warm JIT cache), and to co-simulate the scenario's
-households for one day with one dispatch per step; plus the LMP range and the
-wholesale energy balance of that run. No target in SPEC §9: this is what the
-coupling costs.
+``hawaii40.m`` is in ``$COSIM_DATA_DIR``, else in ``../shared/data``) prints
+JSON: the seconds to build the game (the expected-LMP table: one dispatch per
+step and import level), to solve its CoC equilibrium (warm JIT cache), and to
+co-simulate the scenario's households for one day with one dispatch per step;
+plus the LMP range and the wholesale energy balance of that run. No target in
+SPEC §9: this is what the coupling costs.
 
     python benchmarks/bench_coupling.py
 """
@@ -14,6 +14,7 @@ coupling costs.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from models.equilibrium import solve_equilibrium
 from models.game import build_game
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The user's data directory (docs/data.md), else the developers' copy beside the checkout.
+DATA_DIR = Path(os.environ.get("COSIM_DATA_DIR") or ROOT.parent / "shared" / "data")
 SCENARIOS = ("cosim_full_pjm5.toml", "cosim_full.toml")
 
 
@@ -56,6 +59,7 @@ def measure(path: Path) -> dict:
 
 
 def main() -> None:
+    os.environ["COSIM_DATA_DIR"] = str(DATA_DIR)  # what cosim_full.toml's network file names
     warm = load_scenario(ROOT / "scenarios" / SCENARIOS[0])  # compile the kernels first
     solve_equilibrium(build_game(warm.scenario, warm.base_dir), "coc")
     out = []

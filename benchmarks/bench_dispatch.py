@@ -9,8 +9,9 @@ interleaved step by step so that the machine's noise hits them alike:
 - ``pyomo-rebuild``: a fresh Pyomo model and solver every step.
 
 Targets (SPEC §9): ≤ 5 ms per re-solve on the fast path, ≥ 10× faster than
-rebuilding. Without the Hawaii40 file the PJM 5-bus case is used and the JSON
-says so.
+rebuilding. The Hawaii40 file is ``$COSIM_DATA_DIR/hawaii40.m`` (else
+``../shared/data/hawaii40.m``); without it the PJM 5-bus case is used and the
+JSON says so.
 
 Usage: ``python benchmarks/bench_dispatch.py [--network FILE] [--steps N]``
 """
@@ -32,7 +33,11 @@ from market.dispatch import EconomicDispatch
 from market.matpower import load_matpower
 from market.network import Network, pjm5bus, redraw_costs_by_fuel
 
-DEFAULT_CASE = Path(__file__).resolve().parents[2] / "shared/data/hawaii40.m"
+#: The user's data directory (docs/data.md), else the developers' copy beside the checkout.
+DATA_DIR = Path(
+    os.environ.get("COSIM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+DEFAULT_CASE = DATA_DIR / "hawaii40.m"
 TARGET_MS, TARGET_RATIO = 5.0, 10.0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The user's data directory (docs/data.md), else the developers' copy beside the checkout:
+#: ``scenarios/oahu37.toml`` names ``$COSIM_DATA_DIR/hawaii40.m``.
+DATA_DIR = Path(os.environ.get("COSIM_DATA_DIR") or ROOT.parent / "shared" / "data")
 
 #: name → arguments of ``cosim`` (each run with ``--json``, a fresh ``--out`` and caches).
 COMMANDS: dict[str, list[str]] = {
@@ -99,6 +103,7 @@ def run_all(target: Path) -> None:
             done = subprocess.run(
                 [sys.executable, "-m", "cosim", *args, *extra],
                 cwd=ROOT,
+                env={**os.environ, "COSIM_DATA_DIR": str(DATA_DIR)},
                 capture_output=True,
                 text=True,
                 check=False,

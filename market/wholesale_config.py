@@ -80,8 +80,8 @@ class NetworkSource(Frozen):
 
     file: str | None = Field(
         None,
-        description="MATPOWER case file, relative to the scenario file; none = the built-in "
-        "PJM 5-bus case.",
+        description="MATPOWER case file, relative to the scenario file (`$COSIM_DATA_DIR`, `~` "
+        "expanded); none = the built-in PJM 5-bus case.",
     )
     redraw_costs: bool = Field(
         True,

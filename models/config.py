@@ -14,7 +14,9 @@ paper leaves a number open the default and its reason are in ``docs/model.md``.
 from __future__ import annotations
 
 import datetime as _dt
-from pathlib import Path
+import os
+import re
+from pathlib import Path, PurePath
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -22,12 +24,32 @@ from pydantic import Field
 from market.pricing import PriceConfig
 from market.schema import ClusterValue, CountOrList, Frozen, UniformRange
 
+#: Environment variable naming the user's data directory: files a scenario needs that the
+#: repository may not ship (Hawaii40), written ``"$COSIM_DATA_DIR/hawaii40.m"`` (docs/data.md).
+DATA_DIR_VARIABLE = "COSIM_DATA_DIR"
+
 
 def scenario_path(name: str, base_dir: Path | None) -> Path:
-    """A file named in a scenario: ``~`` expanded, a relative name taken from ``base_dir``
-    (the scenario file's directory)."""
-    file = Path(name).expanduser()
+    """A file named in a scenario: environment variables (``$COSIM_DATA_DIR``), then ``~``
+    expanded, a relative name taken from ``base_dir`` (the scenario file's directory)."""
+    file = Path(os.path.expandvars(name)).expanduser()
     return base_dir / file if base_dir is not None and not file.is_absolute() else file
+
+
+def missing_file_rule(name: str, base_dir: Path | None) -> str:
+    """The rule a scenario's file ``name`` breaks when it names no file, in one line.
+
+    A name under ``$COSIM_DATA_DIR`` while the variable is unset (or empty) says
+    so; any other gives the path looked at. Both point to ``docs/data.md``.
+    """
+    in_data_dir = re.search(rf"\$\{{?{DATA_DIR_VARIABLE}\b", name) is not None
+    if in_data_dir and not os.environ.get(DATA_DIR_VARIABLE):
+        return (
+            f"{DATA_DIR_VARIABLE} is not set: the directory holding {PurePath(name).name} "
+            "(docs/data.md says where to get it)"
+        )
+    looked_at = scenario_path(name, base_dir)
+    return f"file not found ({looked_at}); docs/data.md says where to get Hawaii40"
 
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -274,8 +296,8 @@ class WholesaleLinkConfig(Frozen):
 
     network_file: str | None = Field(
         None,
-        description="MATPOWER case file, relative to the scenario; omitted: the built-in "
-        "PJM 5-bus case.",
+        description="MATPOWER case file, relative to the scenario (`$COSIM_DATA_DIR`, `~` "
+        "expanded); omitted: the built-in PJM 5-bus case.",
     )
     redraw_costs: bool = Field(
         True,

@@ -18,7 +18,13 @@ import numpy as np
 
 from market.pricing import PriceConfig
 from market.schema import ClusterValue, ConfigError, UniformRange, Violation, timezone_violations
-from models.config import GameConfig, HouseholdConfig, TimeConfig, scenario_path
+from models.config import (
+    GameConfig,
+    HouseholdConfig,
+    TimeConfig,
+    missing_file_rule,
+    scenario_path,
+)
 from models.coupling import read_network
 from models.graphon import distance_violations, load_distance_file
 
@@ -144,10 +150,9 @@ def wholesale_violations(config: GameConfig, base_dir: Path | None) -> list[Viol
     w = config.wholesale
     if w is None:
         return []
-    file = None if w.network_file is None else scenario_path(w.network_file, base_dir)
-    if file is not None and not file.is_file():
-        rule = f"file not found ({file}); docs/wholesale.md says where to get Hawaii40"
-        return [Violation("wholesale.network_file", w.network_file, rule)]
+    name = w.network_file
+    if name is not None and not scenario_path(name, base_dir).is_file():
+        return [Violation("wholesale.network_file", name, missing_file_rule(name, base_dir))]
     try:
         network = read_network(w.network_file, base_dir)
     except OSError as exc:

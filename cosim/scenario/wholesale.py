@@ -24,7 +24,7 @@ from cosim.scenario.game import (
 )
 from market.matpower import load_matpower
 from market.wholesale_config import WholesaleScenario, consistency_rules
-from models.config import scenario_path
+from models.config import missing_file_rule, scenario_path
 
 __all__ = [
     "LoadedWholesale",
@@ -70,21 +70,7 @@ def parse_wholesale_scenario(
         raise ScenarioError(file, pydantic_violations(exc)) from None
     problems = [Violation(*rule) for rule in consistency_rules(scenario)]
     problems += timezone_violations("site.timezone", scenario.site.timezone)
-    if scenario.network.file is not None:
-        net = scenario_path(scenario.network.file, base_dir)
-        if not net.is_file():
-            problems.append(
-                Violation(
-                    "network.file",
-                    scenario.network.file,
-                    f"file not found ({net}); download Hawaii40 as docs/wholesale.md explains",
-                )
-            )
-        else:
-            try:
-                load_matpower(net)
-            except ValueError as exc:
-                problems.append(Violation("network.file", scenario.network.file, str(exc)))
+    problems += _network_file_violations(scenario.network.file, base_dir)
     pro, dem = scenario.prosumers, scenario.demand
     # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
     if pro.per_mw * pro.daily_kwh * 0.1 / 1000.0 > dem.peak_fraction:
@@ -98,6 +84,20 @@ def parse_wholesale_scenario(
     if problems:
         raise ScenarioError(file, problems)
     return scenario
+
+
+def _network_file_violations(name: str | None, base_dir: Path | None) -> list[Violation]:
+    """``network.file`` names a MATPOWER case that exists and loads (None: the built-in case)."""
+    if name is None:
+        return []
+    net = scenario_path(name, base_dir)
+    if not net.is_file():
+        return [Violation("network.file", name, missing_file_rule(name, base_dir))]
+    try:
+        load_matpower(net)
+    except ValueError as exc:
+        return [Violation("network.file", name, str(exc))]
+    return []
 
 
 def load_wholesale_scenario(path: str | Path) -> LoadedWholesale:

@@ -13,9 +13,9 @@ from cosim.sim.simulation import simulate
 from models.config import GameConfig
 from models.equilibrium import solve_equilibrium
 from models.game import build_game
+from tests.network_data import needs_hawaii40
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-HAWAII40 = Path(__file__).resolve().parents[3] / "shared" / "data" / "hawaii40.m"
 
 
 def pjm5_config(ev_share: float = 0.5, std: float = 10.0) -> GameConfig:
@@ -113,10 +113,10 @@ def test_bad_wholesale_tables_are_reported(tmp_path):
         load_scenario(bad)
 
 
-@pytest.mark.skipif(not HAWAII40.is_file(), reason="Hawaii40 is not in ../shared/data")
-def test_cosim_run_on_hawaii40(tmp_path, capsys):
+def test_cosim_run_on_hawaii40(tmp_path, capsys, monkeypatch):
     from cosim_cli.main import main
 
+    monkeypatch.setenv("COSIM_DATA_DIR", str(needs_hawaii40().parent))
     out = tmp_path / "full"
     args = ["run", str(SCENARIOS / "cosim_full.toml"), "--out", str(out), "--json"]
     assert main([*args, "--cache", str(tmp_path / "cache")]) == 0

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
+import shutil
 import tomllib
 import typing
 from pathlib import Path
@@ -23,7 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from cosim.scenario.game import Scenario, ScenarioError, load_scenario, parse_scenario
 from cosim_cli.main import main
-from models.config import TimeConfig
+from models.config import DATA_DIR_VARIABLE, TimeConfig, scenario_path
+from tests.network_data import needs_hawaii40
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_DIR = ROOT / "tests" / "data" / "bad_scenarios"
@@ -168,34 +171,104 @@ def test_a_missing_file_is_a_violation(tmp_path: Path, capsys: pytest.CaptureFix
 # --------------------------------------------------------------------------- good files
 
 
-def _unshipped_network(path: Path) -> str | None:
-    """The network file a shipped scenario names outside the repository, when it is absent.
+def _file_names(table: dict) -> list[str]:
+    """Every file a scenario names: the values of keys ``file`` or ``*_file``, at any depth."""
+    names = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            names += _file_names(value)
+        elif isinstance(value, str) and (key == "file" or key.endswith("_file")):
+            names.append(value)
+    return names
 
-    Hawaii40 is not shipped (docs/wholesale.md says where to get it); the
-    scenarios that use it — a wholesale scenario's ``[network] file`` or a
-    game's ``[wholesale] network_file`` — name it outside the repository. A
-    missing file inside the repository is a bug, not a reason to skip.
+
+def _scenario_file_names(path: Path) -> list[str]:
+    return _file_names(tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+def _missing_user_data(path: Path) -> str | None:
+    """Why a shipped scenario cannot be validated here: a ``$COSIM_DATA_DIR/…`` file is absent.
+
+    Hawaii40 is not shipped; the scenarios that use it name it in the user's
+    data directory (docs/data.md). Every other file they name is in the
+    repository (checked below) and must be there.
     """
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    for name in (
-        data.get("network", {}).get("file"),
-        data.get("wholesale", {}).get("network_file"),
-    ):
-        if name is None:
+    for name in _scenario_file_names(path):
+        if not name.startswith(f"${DATA_DIR_VARIABLE}/"):
             continue
-        file = (path.parent / name).resolve()
-        if not file.exists() and not file.is_relative_to(ROOT):
-            return name
+        if not os.environ.get(DATA_DIR_VARIABLE):
+            return f"{path.name} needs {name} and {DATA_DIR_VARIABLE} is not set (docs/data.md)"
+        if not scenario_path(name, path.parent).is_file():
+            return f"{path.name} needs {name}: {scenario_path(name, path.parent)} is absent"
     return None
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_scenarios_name_no_file_outside_the_repository(path: Path):
+    """A fresh clone holds every file its scenarios name, except the user's data directory's."""
+    for name in _scenario_file_names(path):
+        inside = "$" not in name and scenario_path(name, path.parent).resolve().is_relative_to(ROOT)
+        assert inside or name.startswith(f"${DATA_DIR_VARIABLE}/"), (
+            f"{path.name} names {name!r}: outside the repository; "
+            f"write a file we may not ship as '${DATA_DIR_VARIABLE}/NAME'"
+        )
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_scenarios_validate(path: Path, capsys: pytest.CaptureFixture[str]):
-    network = _unshipped_network(path)
-    if network is not None:
-        pytest.skip(f"{path.name} needs {network} (Hawaii40, not shipped; see docs/wholesale.md)")
+    missing = _missing_user_data(path)
+    if missing is not None:
+        pytest.skip(missing)
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().out == "OK\n"
+
+
+USER_DATA_SCENARIOS = ["cosim_full.toml", "oahu37.toml"]  # a game's [wholesale], a [network]
+
+
+@pytest.mark.parametrize("name", USER_DATA_SCENARIOS)
+def test_without_the_data_directory_validate_names_the_variable(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.delenv(DATA_DIR_VARIABLE, raising=False)
+    file = str(ROOT / "scenarios" / name)
+    assert main(["validate", file]) == 2
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith(f"{file}: ") and "network" in out
+    assert f"{DATA_DIR_VARIABLE} is not set: the directory holding hawaii40.m" in out
+    assert "docs/data.md" in out
+
+
+@pytest.mark.parametrize("name", USER_DATA_SCENARIOS)
+def test_a_data_directory_without_the_case_is_a_missing_file(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
+    file = str(ROOT / "scenarios" / name)
+    assert main(["validate", file]) == 2
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1, out
+    assert f"file not found ({tmp_path / 'hawaii40.m'}); docs/data.md" in out
+
+
+@pytest.mark.parametrize("name", USER_DATA_SCENARIOS)
+def test_with_the_data_directory_the_scenarios_validate(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    shutil.copyfile(needs_hawaii40(), tmp_path / "hawaii40.m")
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
+    assert main(["validate", str(ROOT / "scenarios" / name)]) == 0
+    assert capsys.readouterr().out == "OK\n"
+
+
+def test_scenario_paths_expand_variables_then_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert scenario_path("$COSIM_DATA_DIR/a.m", Path("/x")) == tmp_path / "a.m"
+    assert scenario_path("${COSIM_DATA_DIR}/a.m", None) == tmp_path / "a.m"
+    assert scenario_path("~/a.m", Path("/x")) == tmp_path / "home" / "a.m"
+    assert scenario_path("a.m", Path("/x")) == Path("/x/a.m")
 
 
 def test_there_are_shipped_scenarios():

@@ -10,9 +10,9 @@ import pytest
 
 from cosim.studies.wholesale import load_wholesale_scenario
 from cosim_cli.main import main
+from tests.network_data import needs_hawaii40
 
 ROOT = Path(__file__).resolve().parents[2]
-HAWAII40 = ROOT.parent / "shared" / "data" / "hawaii40.m"
 
 SMALL = """
 seed = 3
@@ -129,18 +129,15 @@ def test_one_day_is_refused_before_any_work(tmp_path, capsys):
     assert "--days: 1: must be ≥ 2 (the settling check" in capsys.readouterr().err
 
 
-def test_shipped_oahu_scenario_validates():
-    if not HAWAII40.is_file():
-        pytest.skip(f"Hawaii40 not found at {HAWAII40}; see docs/wholesale.md for where to get it")
+def test_shipped_oahu_scenario_validates(monkeypatch):
+    monkeypatch.setenv("COSIM_DATA_DIR", str(needs_hawaii40().parent))
     s = load_wholesale_scenario(ROOT / "scenarios" / "oahu37.toml").scenario
     assert (s.time.step_h, s.time.days, s.seeds, s.storage.capacity_kwh) == (2.0, 50, 5, 10.0)
 
 
-def test_storage_lowers_ex_post_cost_on_hawaii40(tmp_path, capsys):
-    if not HAWAII40.is_file():
-        pytest.skip(f"Hawaii40 not found at {HAWAII40}; see docs/wholesale.md for where to get it")
+def test_storage_lowers_ex_post_cost_on_hawaii40(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COSIM_DATA_DIR", str(needs_hawaii40().parent))
     text = (ROOT / "scenarios" / "oahu37.toml").read_text(encoding="utf-8")
-    text = text.replace("../../shared/data/hawaii40.m", str(HAWAII40))
     text = text.replace("training_steps = 50 ", "training_steps = 5 ")
     scenario = write(tmp_path, text)
     code, s = run_json(

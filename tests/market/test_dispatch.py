@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,18 +28,13 @@ from market.network import (
     ptdf,
     redraw_costs_by_fuel,
 )
+from tests.network_data import HAWAII40, needs_hawaii40
 
-HAWAII40 = Path(__file__).parents[3] / "shared/data/hawaii40.m"
 METHODS = ("highspy", "pyomo")
 
 
 def hawaii40() -> Network:
-    if not HAWAII40.is_file():
-        pytest.skip(
-            f"Hawaii40 case not found at {HAWAII40}; download it from the Texas A&M Electric "
-            "Grid Test Case Repository (see docs/wholesale.md) and place it there"
-        )
-    return redraw_costs_by_fuel(load_matpower(HAWAII40), np.random.default_rng(2024))
+    return redraw_costs_by_fuel(load_matpower(needs_hawaii40()), np.random.default_rng(2024))
 
 
 def assert_physical(result: DispatchResult, network: Network) -> None:

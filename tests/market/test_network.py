@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,17 +19,7 @@ from market.network import (
     ptdf,
     redraw_costs_by_fuel,
 )
-
-HAWAII40 = Path(__file__).parents[3] / "shared/data/hawaii40.m"
-
-
-def needs_hawaii40() -> Path:
-    if not HAWAII40.is_file():
-        pytest.skip(
-            f"Hawaii40 case not found at {HAWAII40}; download it from the Texas A&M Electric "
-            "Grid Test Case Repository (see docs/wholesale.md) and place it there"
-        )
-    return HAWAII40
+from tests.network_data import needs_hawaii40
 
 
 def triangle(limit_13: float = math.inf) -> Network:
