@@ -323,12 +323,17 @@ def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> li
             f"  J^N−J^∞={r.bias:+.3e} [{r.bias_lo:+.3e}, {r.bias_hi:+.3e}]"
             f"  |π^N−π^∞|={r.price_error:.2e}  {r.seconds:.0f} s"
         )
-    lines.append(f"ε_∞ (the law's exploitability in the continuous game): {rate['floor']:.3e}")
-    lower = "lower − ε_∞" if args.info == INFO_LOCAL else "lower (the paired gain)"
-    for name, fitted in ((lower, rate), ("upper − ε_∞", rate["upper"])):
+    lines.append(
+        f"ε_∞ (the law's exploitability in the continuous game at its mean-field prices): "
+        f"{rate['floor']:.3e}"
+    )
+    lower = "lower, F + C·N^−r" if args.info == INFO_LOCAL else "lower (paired gains), C·N^−r"
+    for name, fitted in ((lower, rate), ("upper, F + C·N^−r", rate["upper"])):
+        limit = fitted.get("floor_fitted")
         lines.append(
             f"fitted rate of {name}: {rate_text(fitted)} on all "
             f"{fitted['sizes_used']} sizes, negatives included"
+            + ("" if limit is None else f"; fitted limit F = {limit:.2e}")
         )
     lines.append(f"results: {out}")
     return lines

@@ -57,8 +57,7 @@ def plot_study(
     if rate.get("identified", False):
         ax.plot(
             n,
-            (float(rate["floor"]) if info == INFO_LOCAL else 0.0)
-            + float(rate["constant"]) * n ** float(rate["slope"]),
+            _fitted_curve(rate, n),
             "--",
             color="C1",
             label=f"fit {rate_text(rate, 2)}, all sizes",
@@ -117,5 +116,18 @@ def _plot_upper(
         capsize=3,
         label="upper bound, simultaneous 95 % CI",
     )
+    fitted = rate.get("upper", {})
+    if isinstance(fitted, dict) and fitted.get("identified", False):
+        label = f"upper: fit F + C·{rate_text(fitted, 2)}"
+        ax.plot(n, _fitted_curve(fitted, n), "--", color="C2", label=label)
     if "floor" in rate:
         ax.axhline(float(rate["floor"]), color="0.5", lw=0.8, ls=":", label="ε_∞")
+
+
+def _fitted_curve(rate: dict[str, Any], n: np.ndarray) -> np.ndarray:
+    """The fitted ``max_p (F_p + C_p·N^−r)``, or ``C·N^−r`` when no limit was fitted."""
+    slope = float(rate["slope"])
+    if "floors" not in rate:
+        return float(rate["constant"]) * n**slope
+    curves = [f + c * n**slope for f, c in zip(rate["floors"], rate["constants"], strict=True)]
+    return np.max(curves, axis=0)

@@ -209,22 +209,26 @@ def run_study(
 def study_rate(table: pd.DataFrame, gaps: list[pd.DataFrame], info: str) -> dict[str, Any]:
     """The rate of a study, fitted on every size (:func:`cosim.studies.epsilon.fit_rate`).
 
-    The lower bound's rate at the top level: for full information on the
-    paired gaps; for local information on the bound minus its limit ``ε_∞`` —
-    the law's exploitability in the continuous game at its own mean-field
-    prices, per cluster (column ``floor``, what the bounds tend to as
-    ``N → ∞``) — so ``ε_N = ε_∞ + C·N^−r``. The upper bound's rate, on the
-    bound minus ``ε_∞`` for both, under ``upper``; ``ε_∞`` itself (max over
-    clusters) under ``floor``.
+    The lower bound's rate at the top level, the upper bound's under
+    ``upper``. Each bound is fitted as ``F_p + C_p·N^−r`` per cluster, its
+    limit ``F_p`` free (``floor_fitted``, the largest): as ``N → ∞`` the bounds
+    tend to the law's exploitability at the finite game's own mean prices,
+    which the FPK chain's small discretisation bias keeps a little away from
+    the mean-field prices. Full information's lower bound (paired gains):
+    ``C_p·N^−r`` (:func:`cosim.studies.epsilon.fit_rate`). ``floor``: ``ε_∞``,
+    the law's exploitability in the continuous game at its mean-field prices
+    (max over clusters), for reference.
     """
     points = pd.concat(gaps, ignore_index=True)
     per = points.groupby(["households", "cluster"], as_index=False).first()
-    upper = fit_rate_points(per.assign(mean=per["upper"] - per["floor"], se=per["upper_se"]))
+
+    def bound(name: str) -> dict[str, Any]:
+        return fit_rate_points(per.assign(mean=per[name], se=per[f"{name}_se"]), free_floor=True)
+
     if info == INFO_LOCAL:
-        fitted = per.assign(mean=per["lower"] - per["floor"], se=per["lower_se"])
-        out: dict[str, Any] = {**fit_rate_points(fitted), "upper": upper}
+        out: dict[str, Any] = {**bound("lower"), "upper": bound("upper")}
     else:
-        out = {**fit_rate(table["households"].to_numpy(), gaps), "upper": upper}
+        out = {**fit_rate(table["households"].to_numpy(), gaps), "upper": bound("upper")}
     out["floor"] = float(points["floor"].max())
     return out
 

@@ -10,6 +10,7 @@ non-positive, and the fit says plainly when the data do not identify a rate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,25 +129,35 @@ def finite_game_errors(rows: pd.DataFrame, shares: np.ndarray) -> dict[str, floa
 
 
 def _profile(
-    rates: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, group: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted residual sum ``χ²(r)`` minimised over the constants, and the constants.
+    rates: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, group: np.ndarray,
+    free_floor: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Weighted residual sum ``χ²(r)`` minimised over the constants, the constants and floors.
 
-    For a fixed ``r`` the model ``y = C_g·x^−r`` is linear in each group's
-    ``C_g``, so the constants are closed-form weighted least squares.
+    For a fixed ``r`` the model ``y = C_g·x^−r`` (``+ F_g`` with ``free_floor``)
+    is linear in each group's ``C_g`` (and ``F_g``), so they are closed-form
+    weighted least squares. Returns ``χ²`` ``(R,)``, ``C`` and ``F`` ``(R, G)``
+    (``F`` zero without ``free_floor``).
     """
-    basis = x[None, :] ** -rates[:, None]  # (G, points)
+    basis = x[None, :] ** -rates[:, None]  # (R, points)
     groups = np.unique(group)
     chi2 = np.zeros(len(rates))
     consts = np.zeros((len(rates), len(groups)))
+    floors = np.zeros((len(rates), len(groups)))
     for j, g in enumerate(groups):
         on = group == g
         b, yy, ww = basis[:, on], y[on], w[on]
-        sxx = (ww * b * b).sum(axis=1)
-        sxy = (ww * b * yy).sum(axis=1)
-        consts[:, j] = sxy / sxx
-        chi2 += (ww * yy * yy).sum() - sxy * sxy / sxx
-    return chi2, consts
+        sbb, sby = (ww * b * b).sum(axis=1), (ww * b * yy).sum(axis=1)
+        if not free_floor:
+            consts[:, j] = sby / sbb
+            chi2 += (ww * yy * yy).sum() - sby * sby / sbb
+            continue
+        s1, sb, sy = ww.sum(), (ww * b).sum(axis=1), (ww * yy).sum()
+        det = np.maximum(s1 * sbb - sb * sb, 1e-300)
+        consts[:, j] = (s1 * sby - sb * sy) / det
+        floors[:, j] = (sbb * sy - sb * sby) / det
+        chi2 += (ww * yy * yy).sum() - consts[:, j] * sby - floors[:, j] * sy
+    return chi2, consts, floors
 
 
 def fit_rate(
@@ -206,17 +217,20 @@ def fit_rate(
 
 
 def fit_rate_points(
-    points: pd.DataFrame, level: float = 0.95
-) -> dict[str, float | bool | str | int]:
+    points: pd.DataFrame, level: float = 0.95, free_floor: bool = False
+) -> dict[str, Any]:
     """:func:`fit_rate` on given points: columns ``cluster``, ``households``, ``mean``, ``se``.
 
     For estimates that are not paired gaps — e.g. the bounds of
-    :mod:`cosim.studies.bracket` minus their limit as ``N → ∞`` — with their
-    standard errors.
+    :mod:`cosim.studies.bracket` — with their standard errors. ``free_floor``:
+    the model is ``μ_p(N) = F_p + C_p·N^−r``, a limit ``F_p`` per cluster fitted
+    with the constants (closed-form for each ``r``); the largest is reported as
+    ``floor_fitted``, and the rate is identified only when the fit rejects a
+    constant per cluster.
     """
     nan = float("nan")
     sizes_used = int(points["households"].nunique()) if len(points) else 0
-    out: dict[str, float | bool | str | int] = {
+    out: dict[str, Any] = {
         "slope": nan,
         "slope_lo": nan,
         "slope_hi": nan,
@@ -229,13 +243,17 @@ def fit_rate_points(
         "sizes_used": sizes_used,
         "points": len(points),
     }
-    if sizes_used < 2:
-        out["reason"] = "fewer than two sizes"
+    if sizes_used < 2 + free_floor:
+        out["reason"] = (
+            "fewer than three sizes (a limit and a rate)"
+            if free_floor
+            else ("fewer than two sizes")
+        )
         return out
     if not np.all(np.isfinite(points["se"])):
         out["reason"] = "no standard error at some size"
         return out
-    fit = _fit(points, level)
+    fit = _fit(points, level, free_floor)
     r_lo, r_hi = float(fit.pop("r_lo")), float(fit.pop("r_hi"))
     out.update(fit)
     if not out["reason"]:
@@ -243,7 +261,7 @@ def fit_rate_points(
     return out
 
 
-def _fit(points: pd.DataFrame, level: float) -> dict[str, float | str]:
+def _fit(points: pd.DataFrame, level: float, free_floor: bool = False) -> dict[str, Any]:
     """The profile fit of :func:`fit_rate` on the clusters' means, and its verdict."""
     x = points["households"].to_numpy()
     y = points["mean"].to_numpy()
@@ -252,19 +270,38 @@ def _fit(points: pd.DataFrame, level: float) -> dict[str, float | str]:
     w = 1.0 / se**2
     group = points["cluster"].to_numpy()
     rates = np.linspace(*RATE_RANGE, 3001)
-    chi2, consts = _profile(rates, x, y, w, group)
+    chi2 = _profile(rates, x, y, w, group, free_floor)[0]
+    inside = rates[chi2 - chi2.min() <= stats.chi2.ppf(level, 1)]
+    step = rates[1] - rates[0]
+    # the interval again on a grid 1000× finer around it: precise data give narrow ones
+    fine = np.linspace(
+        max(inside.min() - step, rates[0]), min(inside.max() + step, rates[-1]), 2001
+    )
+    rates = np.unique(np.concatenate([rates, fine]))
+    chi2, consts, floors = _profile(rates, x, y, w, group, free_floor)
     best = int(np.argmin(chi2))
     r_hat, c_hat = float(rates[best]), consts[best]
     top = int(np.argmax(c_hat))
     on = group == np.unique(group)[top]
-    c_se = float(1.0 / np.sqrt((w[on] * x[on] ** (-2.0 * r_hat)).sum()))
+    b = x[on] ** -r_hat
+    s1, sb, sbb = w[on].sum(), (w[on] * b).sum(), (w[on] * b * b).sum()
+    det = s1 * sbb - sb * sb  # 0 at r = 0, where the rate term is the limit itself
+    c_var = (s1 / det if det > 0.0 else np.inf) if free_floor else 1.0 / sbb
+    c_se = float(np.sqrt(c_var))
     z = float(stats.norm.ppf(1.0 - (1.0 - level) / (2 * len(c_hat))))
     inside = rates[chi2 - chi2[best] <= stats.chi2.ppf(level, 1)]
     r_lo, r_hi = float(inside.min()), float(inside.max())
-    zero_drop = float((w * y * y).sum() - chi2[best])
+    null = (w * y * y).sum()  # the model without the decaying term: 0, or a floor per cluster
+    if free_floor:
+        null -= sum((w[group == g] * y[group == g]).sum() ** 2 / w[group == g].sum()
+                    for g in np.unique(group))  # fmt: skip
     reason = ""
-    if zero_drop <= stats.chi2.ppf(level, len(c_hat) + 1):
-        reason = "the gaps are consistent with ε = 0 at every size"
+    if float(null - chi2[best]) <= stats.chi2.ppf(level, len(c_hat) + 1):
+        reason = (
+            "the estimates are consistent with a constant per cluster at every size"
+            if free_floor
+            else "the gaps are consistent with ε = 0 at every size"
+        )
     elif c_hat[top] - z * c_se <= 0.0:
         reason = "the constant's CI includes 0"
     elif r_lo <= rates[0] or r_hi >= rates[-1]:
@@ -272,7 +309,7 @@ def _fit(points: pd.DataFrame, level: float) -> dict[str, float | str]:
         reason = f"the CI of the rate is unbounded: it reaches an end of r ∈ [{lo:g}, {hi:g}]"
     elif r_hi - r_lo > RATE_MAX_WIDTH:
         reason = f"the CI of the rate is wider than {RATE_MAX_WIDTH}"
-    return {
+    out: dict[str, Any] = {
         "fit_slope": -r_hat,
         "constant": float(c_hat[top]),
         "constant_lo": float(c_hat[top] - z * c_se),
@@ -281,6 +318,11 @@ def _fit(points: pd.DataFrame, level: float) -> dict[str, float | str]:
         "r_hi": r_hi,
         "reason": reason,
     }
+    if free_floor:  # every cluster's curve, for ε_N = max_p (F_p + C_p·N^−r)
+        out["floor_fitted"] = float(floors[best].max())
+        out["floors"] = floors[best].tolist()
+        out["constants"] = c_hat.tolist()
+    return out
 
 
 def rate_text(rate: dict, digits: int = 3) -> str:
