@@ -73,7 +73,7 @@ def plot_study(
         for x, y, m in zip(n, np.maximum(eps, bottom), table["clusters"], strict=True):
             ax.annotate(f"M={m}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_title(f"ε-Nash gap of the {law} law\n{study_label(table)}", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper right")
     ax = axes[1]
     error = table["price_error"].to_numpy()
     ax.errorbar(

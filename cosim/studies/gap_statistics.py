@@ -253,6 +253,9 @@ def fit_rate_points(
     if not np.all(np.isfinite(points["se"])):
         out["reason"] = "no standard error at some size"
         return out
+    if free_floor and points.groupby("cluster")["households"].nunique().min() < 3:
+        out["reason"] = "a cluster is seen at fewer than three sizes (a limit and a rate each)"
+        return out
     fit = _fit(points, level, free_floor)
     r_lo, r_hi = float(fit.pop("r_lo")), float(fit.pop("r_hi"))
     out.update(fit)

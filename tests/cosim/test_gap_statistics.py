@@ -156,3 +156,12 @@ def test_no_rate_when_a_bound_is_constant_in_n():
     fit = fit_rate_points(_bound_points([3e-5, 1e-5], [0.0, 0.0], 1.0, rng), free_floor=True)
     assert not fit["identified"]
     assert fit["reason"] == "the estimates are consistent with a constant per cluster at every size"
+
+
+def test_no_limit_is_fitted_for_a_cluster_seen_at_two_sizes():
+    """Clusters that exist at some sizes only (the M-growing study): no limit per cluster can
+    be fitted, and the fit says so instead of failing."""
+    points = _bound_points([3e-5, 1e-5], [0.1, 0.05], 1.0, np.random.default_rng(5))
+    points = points[(points["cluster"] == 0) | (points["households"] <= 80)]
+    fit = fit_rate_points(points, free_floor=True)
+    assert not fit["identified"] and "fewer than three sizes" in fit["reason"]
