@@ -176,13 +176,15 @@ def estimate_epsilon_nash(
 ) -> EpsilonStudy:
     """ε-Nash gap ε_N of a feedback law at several population sizes (``M`` fixed).
 
-    For each size, one household per cluster deviates to its best response
-    (dynamic programming over its own state, against sampled aggregates of the
-    others) while everyone else applies the law; ε_N is the largest mean paired
-    gain over clusters, with a confidence interval over replications simultaneous over
-    the clusters (:func:`cosim.studies.epsilon.estimate_epsilon_nash`). The rate of ε_N in
-    the total number of households is fitted on every size, or declared not identified.
-    See ``docs/epsilon.md``.
+    For each size, one household per cluster deviates while everyone else
+    applies the law, and ε_N — the best deviation's gain, largest over clusters —
+    is bracketed: ``epsilon`` (with ``epsilon_lo``, ``epsilon_hi``) is the gain of
+    a deviation we construct, ``upper`` (with ``upper_lo``, ``upper_hi``) a bound
+    on the gain of every deviation of the information class, both with 95 %
+    intervals simultaneous over the clusters
+    (:func:`cosim.studies.epsilon.estimate_epsilon_nash`). The rate of each bound
+    in the total number of households is fitted on every size, or declared not
+    identified. See ``docs/epsilon.md``.
 
     Parameters
     ----------
@@ -192,7 +194,8 @@ def estimate_epsilon_nash(
     sizes
         Households per cluster, one study point each.
     reps
-        Measured replications per size.
+        Replications of the finite game per size (local: the samples both bounds are
+        evaluated on; full: the measured paired runs).
     seed
         Root seed of the study (default: the scenario's).
     work
@@ -206,11 +209,11 @@ def estimate_epsilon_nash(
         one); ``"flat"``: the best response to the grid price alone, a law that
         is not an equilibrium.
     build_reps
-        Replications that sample the others' aggregates for the deviator's
-        dynamic program (default: ``reps``).
+        Full information: replications that sample the others' aggregates for
+        the deviator's dynamic program (default: ``reps``).
     info
-        The deviator's information: ``"local"`` (own state and time, exact DP)
-        or ``"full"`` (also its cluster's last cleared aggregate, approximate).
+        The deviator's information: ``"local"`` (own state and time) or
+        ``"full"`` (also its cluster's last cleared aggregate).
     workers
         Local worker processes; the numbers do not depend on it.
     progress
