@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from tqdm import tqdm
@@ -104,19 +104,21 @@ class EpsilonStudy:
 
     table: pd.DataFrame
     """One row per size: ``clusters`` (M), ``households_per_cluster``, ``households``
-    (N, their product), ``epsilon`` with its 95 % CI simultaneous over clusters
-    (``epsilon_lo``, ``epsilon_hi``)
-    [$ per household-day], ``worst_cluster``, ``bias`` (``J^N − J^∞``) and
+    (N, their product); the bracket of ε_N [$ per household-day] — ``epsilon``
+    (the lower bound) with ``epsilon_lo``, ``epsilon_hi`` and ``upper`` with
+    ``upper_lo``, ``upper_hi`` (95 % intervals simultaneous over clusters),
+    ``width``, ``aim_met``; ``worst_cluster``, ``bias`` (``J^N − J^∞``) and
     ``price_error`` with their CIs, ``replications``, ``info`` and ``seconds``."""
     gaps: pd.DataFrame
-    """Every paired replication: per size, replication and cluster, the deviator's
-    cost under the law (``j_law``) and deviating (``j_dev``), their difference
-    ``gap`` [$], the cluster's mean cost and its mean-field value ``j_inf``."""
-    rate: dict[str, float | bool | str | int]
-    """The rate of ε_N in N, fitted on every size, negatives included
-    (:func:`cosim.studies.epsilon.fit_rate`): ``slope`` (``ε_N ∝ N^slope``) with a
-    profile 95 % CI (``slope_lo``, ``slope_hi``) when ``identified``; otherwise those
-    are NaN and ``reason`` says why the data do not identify a rate."""
+    """Per size and cluster: local information, both bounds with their standard
+    errors and intervals (:attr:`cosim.studies.bracket.Bracket.per_cluster`) and
+    ``floor`` (ε_∞); full information, every paired replication (``j_law``,
+    ``j_dev``, ``gap`` [$]) with the cluster's upper bound."""
+    rate: dict[str, Any]
+    """The rate of the lower bound in N, fitted on every size, negatives included
+    (:func:`cosim.studies.epsilon_study.study_rate`): ``slope`` (``∝ N^slope``) with
+    a profile 95 % CI (``slope_lo``, ``slope_hi``) when ``identified``, otherwise
+    NaN and ``reason`` says why; the upper bound's under ``upper``; ``floor``: ε_∞."""
     law: dict[str, object] = field(default_factory=dict)
     """What identifies the law under test: ``label``, ``mode`` and, for the GMFG
     law, whether its fixed point converged and its exploitability."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import json
 import re
 from pathlib import Path
 
@@ -118,8 +118,8 @@ def test_epsilon_study_round_trip_and_reuse_of_the_law(equilibrium, tmp_path):
     study.save(tmp_path / "study")
     again = cosim.EpsilonStudy.load(tmp_path / "study")
     assert_same_tables(study.to_pandas(), again.to_pandas())
-    for key, value in study.rate.items():
-        assert value == again.rate[key] or (math.isnan(value) and math.isnan(again.rate[key]))
+    # the rate (with the upper bound's nested under "upper") survives, NaNs included
+    assert json.dumps(study.rate, sort_keys=True) == json.dumps(again.rate, sort_keys=True)
     # the work directory makes a second call a resume: same numbers, nothing recomputed
     resumed = cosim.estimate_epsilon_nash(equilibrium, sizes=[2], reps=2, work=tmp_path / "w")
     pd.testing.assert_frame_equal(
