@@ -159,7 +159,8 @@ def _typed_estimate(
         bill_rows[rows] = np.einsum("skx,kx->s", phi, h_law)
         gain_rows[rows] = bill_rows[rows] - np.einsum("skx,kx->s", phi, h_dev)
         phi_sum += phi.sum(axis=0)
-        grid_sum += (phi - (others.exo[rows, :, None] + x) * zero[rows, :, None]).sum(axis=0)
+        if law_terms is not None:  # the upper bound's minorant
+            grid_sum += (phi - (others.exo[rows, :, None] + x) * zero[rows, :, None]).sum(axis=0)
     law_cols = on_law.values(phi_sum / s_count)
     gain_cols = law_cols - on_dev.values(phi_sum / s_count)
     linear = (others.exo * zero).sum(axis=1)  # Σ_k x_s π^0_s

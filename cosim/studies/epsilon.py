@@ -324,18 +324,21 @@ def estimate_epsilon_nash(
     root = np.random.SeedSequence(seed)
     build_seed, measure_seed = (int(c.generate_state(1, np.uint32)[0]) for c in root.spawn(2))
 
-    def sample(count: int, child_seed: int, name: str) -> pd.DataFrame:
+    def replicate(fn, count: int, child_seed: int, name: str, what: str) -> pd.DataFrame:
         return run_replications(
-            SampleOthers(law, hh),
+            fn,
             count,
             child_seed,
             directory / name,
             workers=workers,
             scheduler=scheduler,
             progress=progress,
-            description=f"N/cluster={hh[0]} samples",
+            description=f"N/cluster={hh[0]} {what}",
             dask_processes=dask_processes,
         ).table
+
+    def sample(count: int, child_seed: int, name: str) -> pd.DataFrame:
+        return replicate(SampleOthers(law, hh), count, child_seed, name, "samples")
 
     if info == INFO_LOCAL:
         return _bracketed(law, hh, replications, measure_seed, sample, precision)
@@ -343,17 +346,8 @@ def estimate_epsilon_nash(
         raise ValueError(f"information set {info!r}: expected 'local' or 'full'")
     samples = sample(build, build_seed, "samples")
     tables = ess_best_response_full(law, samples, hh)
-    gaps = run_replications(
-        MeasureGap(law, hh, tables),
-        replications,
-        measure_seed,
-        directory / f"measure-build{build}-full",
-        workers=workers,
-        scheduler=scheduler,
-        progress=progress,
-        description=f"N/cluster={hh[0]} measure",
-        dask_processes=dask_processes,
-    ).table
+    measure = MeasureGap(law, hh, tables)
+    gaps = replicate(measure, replications, measure_seed, f"measure-build{build}-full", "measure")
     return _with_clairvoyant_upper(law, hh, samples, gaps, measure_seed, tables)
 
 
@@ -389,8 +383,8 @@ def _bracketed(
     count = replications
     setup = prepare_bracket(law, households, seed)
     stopped = "fixed"
+    samples = sample(count, seed, "evaluate")
     while precision is not None:  # the lower bound alone decides: no dynamic program
-        samples = sample(count, seed, "evaluate")
         s = bracket_epsilon(law, households, samples, seed, setup=setup, upper=False).summary
         if precision.met(s["lower"], s["lower_lo"], s["lower_hi"]):
             stopped = "precise"
@@ -399,7 +393,7 @@ def _bracketed(
             stopped = "max_replications"
             break
         count += replications
-    samples = sample(count, seed, "evaluate")
+        samples = sample(count, seed, "evaluate")
     bracket = bracket_epsilon(law, households, samples, seed, setup=setup)
     s = bracket.summary
     worst = int(bracket.per_cluster["lower"].idxmax())
