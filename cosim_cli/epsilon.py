@@ -323,12 +323,19 @@ def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> li
             f"  J^N−J^∞={r.bias:+.3e} [{r.bias_lo:+.3e}, {r.bias_hi:+.3e}]"
             f"  |π^N−π^∞|={r.price_error:.2e}  {r.seconds:.0f} s"
         )
+        if args.info == INFO_FULL:
+            lines.append(
+                f"      lower from the {r.lower_from}; aggregate DP's gain {r.dp_gain:+.3e}"
+                f" [{r.dp_gain_lo:+.3e}, {r.dp_gain_hi:+.3e}]"
+            )
     lines.append(
         f"ε_∞ (the law's exploitability in the continuous game at its mean-field prices): "
         f"{rate['floor']:.3e}"
     )
-    lower = "lower, F + C·N^−r" if args.info == INFO_LOCAL else "lower (paired gains), C·N^−r"
-    for name, fitted in ((lower, rate), ("upper, F + C·N^−r", rate["upper"])):
+    fits = [("lower, F + C·N^−r", rate), ("upper, F + C·N^−r", rate["upper"])]
+    if args.info == INFO_FULL:
+        fits.append(("the aggregate DP's paired gains, C·N^−r", rate["dp_gain"]))
+    for name, fitted in fits:
         limit = fitted.get("floor_fitted")
         lines.append(
             f"fitted rate of {name}: {rate_text(fitted)} on all "

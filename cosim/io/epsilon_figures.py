@@ -16,7 +16,10 @@ from cosim.studies.epsilon_study import study_label
 __all__ = ["plot_study"]
 
 #: The deviation class of each information set, in the figure's legend.
-DEVIATION_CLASS = {INFO_LOCAL: "lower bound", INFO_FULL: "lower bound: ESS deviation"}
+DEVIATION_CLASS = {
+    INFO_LOCAL: "lower bound",
+    INFO_FULL: "lower bound: best of price taker and aggregate DP",
+}
 
 
 def plot_study(

@@ -9,11 +9,14 @@ price. Both information sets give ε_N as a bracket [lower, upper]:
   :mod:`cosim.studies.bracket` — lower, the fine-grid price taker's gain
   evaluated exactly in the others; upper, the relaxation of the own price term;
 - **full** (own state plus the cluster's last cleared aggregate): lower, the
-  paired gain of an approximate dynamic program over (SoE, binned aggregate)
-  that re-optimises the home battery (:func:`ess_best_response_full`), built on
-  ``build`` replications and measured on fresh ones, each simulated twice — the
-  law, then the same seed with ``i`` deviating — by the co-simulation engine
-  (common random numbers); upper, the price-clairvoyant relaxation of
+  larger gain of two feasible deviations (:func:`best_deviation`) — the local
+  bracket's deviation, which simply ignores the aggregate (every local policy
+  is a full-information one), evaluated exactly on the build samples; and an
+  approximate dynamic program over (SoE, binned aggregate) that re-optimises
+  the home battery (:func:`ess_best_response_full`), built on ``build``
+  replications, its paired gain measured on fresh ones, each simulated twice —
+  the law, then the same seed with ``i`` deviating — by the co-simulation
+  engine (common random numbers); upper, the price-clairvoyant relaxation of
   :mod:`cosim.studies.clairvoyant`.
 
 See ``docs/epsilon.md``.
@@ -36,13 +39,13 @@ from cosim.studies.full_information import (
 )
 from cosim.studies.gap_statistics import (
     Precision,
+    best_deviation,
     cluster_means,
     finite_game_errors,
     fit_rate,
     max_mean_ci,
     mean_ci,
     rate_text,
-    summarise_gaps,
 )
 from cosim.studies.joint_deviation import JointDeviation, joint_policy
 from cosim.studies.law_under_test import INFO_FULL, INFO_LOCAL, LawUnderTest
@@ -228,10 +231,13 @@ class EpsilonEstimate:
     gaps: pd.DataFrame
     """Local: the bracket per cluster (:attr:`cosim.studies.bracket.Bracket.per_cluster`).
     Full: per (replication, cluster), ``j_law``, ``j_dev``, ``gap``, cluster mean cost,
-    ``j_inf``."""
+    ``j_inf``, with the cluster's bracket repeated: ``lower`` (``lower_lo``, ``lower_hi``,
+    ``lower_se``, ``lower_from``), the two deviations' gains ``local_lower`` and
+    ``dp_gain`` (with ``_se``), ``upper`` (``upper_lo``, ``upper_hi``, ``upper_se``)."""
     summary: dict[str, float | str]
-    """ε_N with its CI simultaneous over clusters, ``J^N − J^∞``, the price error
-    (:func:`summarise_gaps`); per-cluster intervals: :func:`cluster_means` of :attr:`gaps`."""
+    """ε_N (the lower bound, ``epsilon``) and ``upper``, each with its CI simultaneous over
+    clusters, the width and its aim, ``J^N − J^∞``, the price error; full information also
+    ``lower_from`` (the deviation attaining the lower bound) and ``dp_gain``."""
     deviations: FullInformationTables | None
     """Full information: the deviators' ESS tables; local: ``None``."""
 
@@ -348,26 +354,55 @@ def estimate_epsilon_nash(
     tables = ess_best_response_full(law, samples, hh)
     measure = MeasureGap(law, hh, tables)
     gaps = replicate(measure, replications, measure_seed, f"measure-build{build}-full", "measure")
-    return _with_clairvoyant_upper(law, hh, samples, gaps, measure_seed, tables)
+    return _full_bracket(law, hh, samples, gaps, measure_seed, tables)
 
 
-def _with_clairvoyant_upper(
+#: Names of the full-information lower bound's deviations (``lower_from``).
+FULL_DEVIATIONS = ("local price taker", "aggregate DP")
+
+
+def _full_bracket(
     law: LawUnderTest, hh: np.ndarray, samples: pd.DataFrame, gaps: pd.DataFrame, seed: int,
     tables: FullInformationTables,
 ) -> EpsilonEstimate:  # fmt: skip
-    """Full information: the paired gains (lower) with the price-clairvoyant upper bound."""
-    upper = clairvoyant_upper(law, hh, samples, seed)
-    gaps = gaps.merge(upper[["cluster", "upper", "upper_se"]], on="cluster")
-    summary = summarise_gaps(gaps, law.game.clusters.shares, INFO_FULL)
-    lower, top = float(summary["epsilon"]), float(upper["upper"].max())
-    summary.update(
-        upper=top,
-        upper_lo=float(upper["upper_lo"].max()),
-        upper_hi=float(upper["upper_hi"].max()),
-        width=top - lower,
-        aim_met=bool(top <= 2.0 * lower + WIDTH_AIM_ABSOLUTE),
+    """Full information: the larger of the two deviations' gains (lower) and the
+    price-clairvoyant relaxation (upper), per cluster and for the max over clusters."""
+    local = bracket_epsilon(law, hh, samples, seed, upper=False).per_cluster
+    paired = cluster_means(gaps).reset_index()
+    lower = best_deviation(
+        {
+            FULL_DEVIATIONS[0]: local.assign(mean=local["lower"], se=local["lower_se"], dof=np.inf),
+            FULL_DEVIATIONS[1]: paired.assign(dof=gaps.groupby("cluster").size().to_numpy() - 1),
+        }
     )
-    return EpsilonEstimate(hh, gaps, summary, tables)
+    upper = clairvoyant_upper(law, hh, samples, seed)
+    per = lower.merge(upper[["cluster", "upper", "upper_se", "upper_lo", "upper_hi"]])
+    per = per.assign(
+        local_lower=local["lower"], local_lower_se=local["lower_se"],
+        dp_gain=paired["mean"], dp_gain_se=paired["se"],
+    )  # fmt: skip
+    dp, dp_lo, dp_hi, _ = max_mean_ci(gaps)
+    worst = int(per["lower"].idxmax())
+    top = float(per["upper"].max())
+    summary: dict[str, float | str] = {
+        "info": INFO_FULL,
+        "epsilon": float(per["lower"].max()),
+        "epsilon_lo": float(per["lower_lo"].max()),
+        "epsilon_hi": float(per["lower_hi"].max()),
+        "lower_from": str(per["lower_from"][worst]),
+        "dp_gain": dp,
+        "dp_gain_lo": dp_lo,
+        "dp_gain_hi": dp_hi,
+        "upper": top,
+        "upper_lo": float(per["upper_lo"].max()),
+        "upper_hi": float(per["upper_hi"].max()),
+        "worst_cluster": worst,
+        **finite_game_errors(gaps, law.game.clusters.shares),
+        "replications": int(gaps["replication"].nunique()),
+    }
+    summary["width"] = top - float(summary["epsilon"])
+    summary["aim_met"] = bool(top <= 2.0 * float(summary["epsilon"]) + WIDTH_AIM_ABSOLUTE)
+    return EpsilonEstimate(hh, gaps.merge(per, on="cluster"), summary, tables)
 
 
 def _bracketed(
@@ -437,5 +472,4 @@ __all__ = [
     "max_mean_ci",
     "mean_ci",
     "rate_text",
-    "summarise_gaps",
 ]

@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cosim.studies.law_under_test import INFO_LOCAL
-
 #: Range of the decay exponent ``r`` searched by :func:`fit_rate` (``ε ∝ N^−r``).
 RATE_RANGE = (-2.0, 4.0)
 #: Widest 95 % CI of ``r`` still reported as an identified rate.
@@ -87,21 +85,49 @@ def max_mean_ci(gaps: pd.DataFrame, level: float = 0.95) -> tuple[float, float, 
     return float(per["mean"].max()), float(per["lo"].max()), float(per["hi"].max()), int(worst)
 
 
-def summarise_gaps(
-    gaps: pd.DataFrame, shares: np.ndarray, info: str = INFO_LOCAL
-) -> dict[str, float | str]:
-    """ε_N (max over clusters of the mean paired gap) with its simultaneous CI
-    (:func:`max_mean_ci`), ``J^N − J^∞`` and the price error with t-intervals."""
-    eps, eps_lo, eps_hi, worst = max_mean_ci(gaps)
-    return {
-        "info": info,
-        "epsilon": eps,
-        "epsilon_lo": eps_lo,
-        "epsilon_hi": eps_hi,
-        "worst_cluster": worst,
-        **finite_game_errors(gaps, shares),
-        "replications": int(gaps["replication"].nunique()),
-    }
+def best_deviation(candidates: dict[str, pd.DataFrame], level: float = 0.95) -> pd.DataFrame:
+    """Per cluster, the largest mean gain among several feasible deviations.
+
+    Every feasible deviation's gain is a lower bound on the cluster's ε, so
+    their largest is one too. Each candidate's per-cluster interval is taken
+    at level ``1 − (1 − level)/(M·D)`` (Bonferroni over ``M`` clusters and
+    ``D`` candidates); when all hold, ``max_d μ_{p,d}`` lies in
+    ``[max_d lo_{p,d}, max_d hi_{p,d}]`` for every ``p``, and so does the
+    maximum over clusters (as in :func:`max_mean_ci`).
+
+    Parameters
+    ----------
+    candidates
+        Per deviation, a frame with columns ``cluster``, ``mean``, ``se`` and
+        ``dof`` (degrees of freedom of its Student-t interval; ``inf``: normal).
+    level
+        Joint coverage of all the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per cluster: ``lower`` (the largest mean), ``lower_lo``, ``lower_hi``,
+        ``lower_se`` (the chosen candidate's) and ``lower_from`` (its name).
+    """
+    frames = [f.assign(name=name) for name, f in candidates.items()]
+    table = pd.concat(frames, ignore_index=True)
+    alpha = (1.0 - level) / len(table)
+    half = stats.t.ppf(1.0 - alpha / 2, table["dof"].to_numpy()) * table["se"]
+    table = table.assign(lo=table["mean"] - half, hi=table["mean"] + half)
+    rows = []
+    for p, group in table.groupby("cluster"):
+        best = group.loc[group["mean"].idxmax()]
+        rows.append(
+            {
+                "cluster": int(p),
+                "lower": float(best["mean"]),
+                "lower_lo": float(group["lo"].max()),
+                "lower_hi": float(group["hi"].max()),
+                "lower_se": float(best["se"]),
+                "lower_from": str(best["name"]),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def finite_game_errors(rows: pd.DataFrame, shares: np.ndarray) -> dict[str, float]:

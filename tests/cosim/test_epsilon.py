@@ -124,6 +124,12 @@ def test_full_information_deviation(gmfg, tmp_path):
     )
     assert est.summary["info"] == INFO_FULL
     assert est.summary["epsilon_hi"] >= 0.0, est.summary
+    # the lower bound is the better of the two feasible deviations, cluster by cluster
+    per = est.gaps.groupby("cluster").first()
+    assert (per["lower"] == np.maximum(per["local_lower"], per["dp_gain"])).all()
+    assert (per["lower_lo"] <= per["lower"]).all() and (per["lower"] <= per["lower_hi"]).all()
+    assert est.summary["epsilon"] == per["lower"].max()
+    assert est.summary["upper_hi"] >= est.summary["epsilon_lo"]
     assert est.deviations.tables.shape == (3, gmfg.game.steps, 3, len(gmfg.game.ess.soe))
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from cosim.studies.gap_statistics import (
+    best_deviation,
     cluster_means,
     fit_rate,
     fit_rate_points,
@@ -165,3 +167,20 @@ def test_no_limit_is_fitted_for_a_cluster_seen_at_two_sizes():
     points = points[(points["cluster"] == 0) | (points["households"] <= 80)]
     fit = fit_rate_points(points, free_floor=True)
     assert not fit["identified"] and "fewer than three sizes" in fit["reason"]
+
+
+def test_the_best_deviation_takes_the_larger_gain_with_intervals_over_both():
+    """Per cluster the larger mean wins; each interval is Bonferroni over clusters × deviations,
+    so it is wider than either deviation's interval over clusters alone."""
+    a = pd.DataFrame({"cluster": [0, 1], "mean": [1.0, 0.2], "se": [0.1, 0.1], "dof": np.inf})
+    b = pd.DataFrame({"cluster": [0, 1], "mean": [0.5, 0.6], "se": [0.2, 0.3], "dof": [9, 9]})
+    best = best_deviation({"a": a, "b": b}).set_index("cluster")
+    assert best["lower"].tolist() == [1.0, 0.6]
+    assert best["lower_from"].tolist() == ["a", "b"]
+    assert best["lower_se"].tolist() == [0.1, 0.3]
+    z4 = stats.norm.ppf(1 - 0.05 / 8)  # 2 clusters × 2 deviations
+    assert np.isclose(best.loc[0, "lower_lo"], 1.0 - z4 * 0.1)
+    t4 = stats.t.ppf(1 - 0.05 / 8, 9)
+    assert np.isclose(best.loc[1, "lower_hi"], 0.6 + t4 * 0.3)
+    # cluster 1's lower end is the better of the two lower ends, not the winner's
+    assert np.isclose(best.loc[1, "lower_lo"], max(0.2 - z4 * 0.1, 0.6 - t4 * 0.3))
