@@ -10,7 +10,9 @@ writing nothing.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,8 +32,10 @@ from cosim_cli.arguments import counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    EXIT_TERMINATED,
     add_out_arguments,
     emit,
     report_invalid,
@@ -303,12 +307,36 @@ def _is_wholesale_file(path: str) -> bool:
         return False  # the GMFG loader reports the problem
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, so partial files are removed on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cosim`` command; returns the exit status."""
+    """Entry point of the ``cosim`` command; returns the exit status.
+
+    Ctrl-C (SIGINT) and SIGTERM end the command with one line on standard
+    error and status 130 or 143: a result directory being written is removed
+    (the earlier one stays), pool workers are stopped, and what had finished —
+    replication files, cached equilibria — is kept for the next run.
+    """
     matplotlib.use("Agg")  # the command draws into files, never on a screen
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)
+    except (KeyboardInterrupt, Terminated) as exc:
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(
+            f"cosim {args.command}: interrupted ({name}); no result written, "
+            "finished replications and cached equilibria kept for the next run",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if name == "SIGTERM" else EXIT_INTERRUPTED
     except OutputDirectoryError as exc:
         print(f"cosim {args.command}: --out {exc}", file=sys.stderr)
     except StudyMismatchError as exc:

@@ -28,6 +28,10 @@ EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
 #: A bad scenario or option: nothing was computed or written.
 EXIT_BAD_INPUT = 2
+#: Interrupted by Ctrl-C (SIGINT), as a shell reports it (128 + 2).
+EXIT_INTERRUPTED = 130
+#: Ended by SIGTERM (128 + 15).
+EXIT_TERMINATED = 143
 
 
 def json_safe(value: object) -> object:

@@ -16,9 +16,13 @@ same directory reuses the finished files and computes only the missing ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -159,12 +163,55 @@ def _submit_all(
         for r in todo:
             yield r, _call(fn, r, seeds[r])
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),)
+    )
+    try:
         pending: dict[Future, int] = {pool.submit(_call, fn, r, seeds[r]): r for r in todo}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
                 yield pending.pop(future), future.result()
+    except BaseException:  # an error, Ctrl-C, SIGTERM: the workers' running tasks are lost
+        _kill_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _worker_start(driver: int) -> None:
+    """A pool worker's first act: leave interrupts to the driver, and never outlive it.
+
+    Ctrl-C reaches every process of the terminal's group; the driver alone
+    handles it (and stops the workers). A driver killed outright (SIGKILL)
+    cannot stop them, so each worker asks the kernel to kill it when its
+    parent dies (Linux ``PR_SET_PDEATHSIG``), or elsewhere watches its parent.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    else:  # pragma: no cover - exercised on Linux only
+        threading.Thread(target=_watch_parent, args=(driver,), daemon=True).start()
+    if os.getppid() != driver:  # the driver died before the request took effect
+        os._exit(1)
+
+
+def _watch_parent(driver: int) -> None:  # pragma: no cover - not Linux
+    while os.getppid() == driver:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: pending tasks cancelled, running ones killed with their workers."""
+    processes = list(getattr(pool, "_processes", None) or {})  # pid → process (Python ≤ 3.13)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for pid in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def run_replications(
