@@ -325,8 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     matplotlib.use("Agg")  # the command draws into files, never on a screen
     args = build_parser().parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main else None
     try:
         return _dispatch(args)
     except (KeyboardInterrupt, Terminated) as exc:
@@ -341,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cosim {args.command}: --out {exc}", file=sys.stderr)
     except StudyMismatchError as exc:
         print(f"cosim {args.command}: --work {exc}", file=sys.stderr)
+    finally:
+        if previous is not None:  # a caller's own handler (main() called from Python)
+            signal.signal(signal.SIGTERM, previous)
     return EXIT_BAD_INPUT
 
 
