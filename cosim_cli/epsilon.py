@@ -23,6 +23,7 @@ import pandas as pd
 
 from cosim.io.epsilon_figures import plot_study
 from cosim.io.results import atomic_directory, manifest, write_json
+from cosim.progress import activity
 from cosim.scenario.game import LoadedScenario, Scenario
 from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL, rate_text
 from cosim.studies.epsilon_study import (
@@ -179,9 +180,11 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
         scenarios = _scenarios_with_clusters(args, loaded, sizes, sizes_text)
         if scenarios is None:
             return EXIT_BAD_INPUT
-        study = _growing_clusters(args, loaded, scenarios, mode, sizes, build_reps, seed)
+        with activity(f"ε_N study ({args.info} information), M = {args.clusters}"):
+            study = _growing_clusters(args, loaded, scenarios, mode, sizes, build_reps, seed)
     else:
-        study = _fixed_clusters(args, loaded, mode, sizes, build_reps, seed)
+        with activity(f"ε_N study ({args.info} information), sizes {sizes_text}"):
+            study = _fixed_clusters(args, loaded, mode, sizes, build_reps, seed)
     summary |= study.about
     summary |= {
         "replications": args.reps,
@@ -261,7 +264,7 @@ def _growing_clusters(
         Path(args.cache),
         workers=args.workers,
         scheduler=args.scheduler,
-        progress=not args.json,
+        progress=True,
         info=args.info,
         precision=_precision(args),
     )
@@ -296,7 +299,7 @@ def _fixed_clusters(
         work,
         workers=args.workers,
         scheduler=args.scheduler,
-        progress=not args.json,
+        progress=True,
         info=args.info,
         precision=_precision(args),
     )

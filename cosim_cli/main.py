@@ -20,9 +20,11 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from cosim import progress
 from cosim.io import figures
 from cosim.io.cache import cached_equilibrium
 from cosim.io.results import OutputDirectoryError, atomic_directory, manifest, write_json
+from cosim.progress import activity
 from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
 from cosim.sim.simulation import simulate_and_save
@@ -37,6 +39,7 @@ from cosim_cli.output import (
     EXIT_OK,
     EXIT_TERMINATED,
     add_out_arguments,
+    add_quiet_argument,
     emit,
     report_invalid,
     result_directory,
@@ -159,16 +162,20 @@ def _simulate(
 ) -> dict:
     """Simulate as the scenario and the options say, write the run into ``out_dir``, summarise."""
     sim_cfg = loaded.scenario.simulation
-    return simulate_and_save(
-        equilibrium,
-        out_dir,
-        households_per_cluster=getattr(args, "households_per_cluster", None)
-        or sim_cfg.households_per_cluster,
-        days=getattr(args, "days", None) or sim_cfg.days,
-        seed=loaded.scenario.seed if getattr(args, "seed", None) is None else args.seed,
-        reference=getattr(args, "reference_path", False),
-        record=sim_cfg.record_households,
-    )
+    per_cluster = getattr(args, "households_per_cluster", None) or sim_cfg.households_per_cluster
+    days = getattr(args, "days", None) or sim_cfg.days
+    game = equilibrium.game
+    total = per_cluster * game.n_clusters if per_cluster else int(game.clusters.households.sum())
+    with activity(f"simulating {total} households for {days} day(s)"):
+        return simulate_and_save(
+            equilibrium,
+            out_dir,
+            households_per_cluster=per_cluster,
+            days=days,
+            seed=loaded.scenario.seed if getattr(args, "seed", None) is None else args.seed,
+            reference=getattr(args, "reference_path", False),
+            record=sim_cfg.record_households,
+        )
 
 
 def cmd_simulate(args: argparse.Namespace, loaded: LoadedScenario) -> int:
@@ -256,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("scenario", help="scenario file (TOML)")
         p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+        add_quiet_argument(p)
         p.set_defaults(handler=handler)
         return p
 
@@ -325,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     matplotlib.use("Agg")  # the command draws into files, never on a screen
     args = build_parser().parse_args(argv)
+    progress.configure(quiet=args.quiet)
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main else None
     try:

@@ -11,12 +11,10 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
 from cosim.io.results import check_output_directory
+from cosim.progress import activity, bar
 from cosim.scenario.game import ScenarioError
 from market.pricing import Mode
 from models.equilibrium import EquilibriumResult, solve_equilibrium
@@ -78,26 +76,29 @@ def report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
     return EXIT_BAD_INPUT
 
 
-def _progress(label: str, total: int) -> tuple[Callable[[int, dict], None], Callable[[], None]]:
-    bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, disable=None, leave=False)
-
-    def update(_: int, residuals: dict) -> None:
-        bar.update(1)
-        bar.set_postfix(
-            price=f"{residuals['price_residual']:.1e}",
-            exploit=f"{residuals['exploitability']:.1e}",
-        )
-
-    return update, bar.close
-
-
 def solve_with_progress(game: Game, mode: Mode) -> EquilibriumResult:
-    """:func:`models.equilibrium.solve_equilibrium`, with a progress bar on a terminal's stderr."""
-    update, close = _progress(f"GMFG fixed point ({mode})", game.config.solver.max_iterations)
-    try:
+    """:func:`models.equilibrium.solve_equilibrium`, with its progress on stderr
+    (:mod:`cosim.progress`: a bar of iterations with the residuals)."""
+    label = f"GMFG fixed point ({mode})"
+    with (
+        activity(f"solving the {label}"),
+        bar(game.config.solver.max_iterations, label, leave=False) as shown,
+    ):
+
+        def update(_: int, residuals: dict) -> None:
+            shown.set_postfix(
+                price=f"{residuals['price_residual']:.1e}",
+                exploit=f"{residuals['exploitability']:.1e}",
+                refresh=False,
+            )
+            shown.update(1)
+
         return solve_equilibrium(game, mode, on_iteration=update)
-    finally:
-        close()
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress on stderr (errors and the result still appear)."""
+    parser.add_argument("--quiet", action="store_true", help="no progress lines or bars on stderr")
 
 
 def add_out_arguments(parser: argparse.ArgumentParser, default: str) -> None:

@@ -10,12 +10,11 @@ a manifest.
 from __future__ import annotations
 
 import argparse
-import sys
-
-from tqdm import tqdm
 
 from cosim.io import wholesale_figures
 from cosim.io.results import atomic_directory, write_json
+from cosim.progress import activity
+from cosim.progress import bar as progress_bar
 from cosim.scenario.game import ScenarioError
 from cosim.scenario.wholesale import load_wholesale_scenario, with_overrides
 from cosim.studies.wholesale import run_experiment, wholesale_manifest
@@ -23,6 +22,7 @@ from cosim_cli.arguments import counted
 from cosim_cli.output import (
     EXIT_OK,
     add_out_arguments,
+    add_quiet_argument,
     emit,
     report_invalid,
     result_directory,
@@ -74,14 +74,15 @@ def cmd_wholesale(args: argparse.Namespace) -> int:
     total = s.seeds * s.time.days * s.slots * runs_per_seed
     suffix = "-no-storage" if not storage else f"-{s.learning.learner}"
     out = result_directory(args, f"results/{s.scenario.name}{suffix}")
-    bar = tqdm(total=total, desc="wholesale", unit="step", file=sys.stderr, disable=None)
+    bar = progress_bar(total, "wholesale", unit="step")
 
     def update(_: int, residuals: dict) -> None:
         bar.update(1)
         bar.set_postfix(hub=f"{residuals['hub_price']:.2f}", refresh=False)
 
     try:
-        result = run_experiment(loaded, storage=storage, on_step=update)
+        with activity(f"wholesale experiment on {s.scenario.name}: {s.seeds} seed(s)"):
+            result = run_experiment(loaded, storage=storage, on_step=update)
     finally:
         bar.close()
     summary = result.summary()
@@ -111,5 +112,6 @@ def add_wholesale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     p.add_argument("--network", help="MATPOWER case file (overrides network.file)")
     add_out_arguments(p, "results/NAME-LEARNER")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_quiet_argument(p)
     p.set_defaults(handler=cmd_wholesale, own_scenario_format=True)
     return p

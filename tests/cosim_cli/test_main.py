@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -96,3 +99,22 @@ def test_simulate_rejects_nonsense_options_and_writes_nothing(tmp_path, option, 
     assert info.value.code == 2
     assert option[0] in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_progress_reaches_a_log_as_lines_and_quiet_silences_it(scenario, tmp_path):
+    """stderr a file, as in a batch job: progress lines without carriage returns; --quiet: none."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    command = [sys.executable, "-m", "cosim_cli", "solve", str(scenario), "--json"]
+    loud = subprocess.run(
+        [*command, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env
+    )
+    assert loud.returncode == 0, loud.stderr
+    assert "solving the GMFG fixed point (coc) …" in loud.stderr.splitlines()
+    assert "\r" not in loud.stderr
+    quiet = subprocess.run(
+        [*command, "--out", str(tmp_path / "b"), "--quiet"], capture_output=True, text=True,
+        env=env,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert json.loads(quiet.stdout)["converged"] is True
