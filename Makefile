@@ -4,23 +4,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # what ruff checks and formats (mypy's packages are in pyproject.toml)
 CODE   := cosim cosim_cli models market tests benchmarks scenarios
+# Every install is constrained to the versions pinned here (docs/index.md, "Locked installs").
+LOCK   := requirements/lock.txt
 
-.PHONY: run test lint bench docs clean
+.PHONY: run test lint bench docs clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
+$(VENV)/.installed-test: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[test,docs]"
 	touch $@ $(VENV)/.installed $(VENV)/.installed-docs
 
-$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
+$(VENV)/.installed-docs: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[docs]"
 	touch $@ $(VENV)/.installed
 
 ## run: the built-in default scenario end to end (three equilibria, finite-N simulation)
@@ -45,6 +47,25 @@ docs: $(VENV)/.installed-docs
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_gmfg.py
+
+## lock: re-resolve $(LOCK) to the newest versions pyproject.toml admits. Upgrading is a
+## deliberate commit: re-run the benchmarks (python benchmarks/bench_gmfg.py,
+## python benchmarks/bench_dispatch.py, …) and update docs/performance.md if numbers move.
+## `make lock LOCK_FLAGS=` keeps the current pins (after editing pyproject.toml);
+## `make lock LOCK_FLAGS="-P highspy"` upgrades one package.
+LOCK_FLAGS ?= --upgrade
+LOCK_TOOLS := $(VENV)/lock-tools
+
+$(LOCK_TOOLS)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/python -m pip install --quiet --upgrade pip pip-tools
+
+lock: $(LOCK_TOOLS)/bin/pip-compile
+	mkdir -p $(dir $(LOCK))
+	CUSTOM_COMPILE_COMMAND="make lock   # upgrading: see docs/index.md, Locked installs" \
+	  $(LOCK_TOOLS)/bin/pip-compile --quiet $(LOCK_FLAGS) --extra test --extra docs \
+	  --strip-extras --allow-unsafe --no-emit-options --annotation-style line \
+	  --output-file $(LOCK) pyproject.toml
 
 clean:
 	rm -rf $(VENV) results site .pytest_cache
