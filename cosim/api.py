@@ -12,7 +12,6 @@ result object with ``.to_pandas()``, ``.save(directory)`` and
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,15 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from tqdm import tqdm
 
+from cosim.progress import bar as progress_bar
 from cosim.scenario.game import LoadedScenario, load_scenario
 from cosim.scenario.wholesale import LoadedWholesale, load_wholesale_scenario, with_overrides
 from cosim.studies.epsilon import LawUnderTest
 from cosim.studies.epsilon_study import run_study
 from market.pricing import Mode
+from models.checksums import read_checked, read_json, verify_checksums, write_checksums
 from models.equilibrium import EquilibriumResult, solve_equilibrium
 from models.game import Game, build_game
+from models.provenance import write_manifest
 
 if TYPE_CHECKING:
     from cosim.studies.wholesale import ExperimentResult
@@ -135,13 +136,19 @@ class EpsilonStudy:
         return {"epsilon": self.table, "gaps": self.gaps}
 
     def save(self, directory: str | Path) -> None:
-        """Write ``epsilon.parquet``, ``gaps.parquet`` and ``study.json`` (rate, law)."""
+        """Write ``epsilon.parquet``, ``gaps.parquet`` and ``study.json`` (rate, law).
+
+        With them, ``checksums.sha256`` (their SHA-256) and ``manifest.json``
+        (the law, package versions, git commit and time).
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for name, table in self.to_pandas().items():
             table.to_parquet(directory / f"{name}.parquet", index=False)
         info = {"rate": self.rate, "law": self.law}
         (directory / "study.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        write_checksums(directory, [*_STUDY_FILES])
+        write_manifest(directory, type(self).__name__, {"law": self.law})
 
     @classmethod
     def load(cls, directory: str | Path) -> EpsilonStudy:
@@ -151,15 +158,25 @@ class EpsilonStudy:
         ----------
         directory
             The directory holding ``epsilon.parquet``, ``gaps.parquet`` and ``study.json``.
+
+        Raises
+        ------
+        models.checksums.DamagedFileError
+            When one of them is missing, unreadable or differs from its checksum.
         """
         directory = Path(directory)
-        info = json.loads((directory / "study.json").read_text())
+        verify_checksums(directory, _STUDY_FILES)
+        info = read_checked(directory / "study.json", read_json)
         return cls(
-            table=pd.read_parquet(directory / "epsilon.parquet"),
-            gaps=pd.read_parquet(directory / "gaps.parquet"),
+            table=read_checked(directory / "epsilon.parquet", pd.read_parquet),
+            gaps=read_checked(directory / "gaps.parquet", pd.read_parquet),
             rate=info["rate"],
             law=info["law"],
         )
+
+
+#: The files :meth:`EpsilonStudy.save` writes and :meth:`EpsilonStudy.load` reads.
+_STUDY_FILES = ("epsilon.parquet", "gaps.parquet", "study.json")
 
 
 def estimate_epsilon_nash(
@@ -284,7 +301,7 @@ def _bar(
     if not show:
         yield None
         return
-    bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr)
+    bar = progress_bar(total, label, unit)
 
     def update(_: int, __: dict) -> None:
         bar.update(1)

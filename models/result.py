@@ -10,13 +10,20 @@ returns. A saved equilibrium is a directory with
 * ``summary.json`` — scalar diagnostics;
 * ``prices.parquet`` — one row per cluster and step: prices and aggregates;
 * ``clusters.parquet`` — one row per cluster: parameters, cost, exploitability;
-* ``history.parquet`` — the fixed point's residuals per iteration.
+* ``history.parquet`` — the fixed point's residuals per iteration;
+* ``checksums.sha256`` — the SHA-256 of each file above
+  (:mod:`models.checksums`), checked on reloading;
+* ``manifest.json`` — what was saved, the seed and game configuration, package
+  versions, git commit and time (:mod:`models.provenance`); a ``cosim``
+  command writes its own, richer one over it.
 
 Reloading rebuilds the game from ``game.json`` — a distances file or a
 ``[wholesale] network_file`` named relative to the scenario is read from the
 saved ``base_dir``, whatever the working directory — and takes every array
 from the NPZ file unchanged, so a reloaded result is bit-identical to the
-saved one.
+saved one. A file that is missing, unreadable or differs from its checksum
+raises :class:`~models.checksums.DamagedFileError` naming it; a result saved
+before checksums were written is read unchecked.
 """
 
 from __future__ import annotations
@@ -30,9 +37,18 @@ import numpy as np
 import pandas as pd
 
 from market.pricing import Mode
+from models.checksums import (
+    DamagedFileError,
+    read_checked,
+    read_json,
+    read_npz,
+    verify_checksums,
+    write_checksums,
+)
 from models.config import GameConfig
 from models.game import Game, Prices, build_game
 from models.graphon import graphon_aggregates
+from models.provenance import write_manifest
 from models.response import Flow, Policy
 
 if TYPE_CHECKING:
@@ -147,6 +163,18 @@ _SCALARS = (
     "continuous_seconds",
 )
 
+#: The files :func:`save_equilibrium` writes and :func:`load_equilibrium` reads
+#: (``paths.json`` only when the game knows its ``base_dir``).
+EQUILIBRIUM_FILES = (
+    "game.json",
+    "paths.json",
+    "equilibrium.npz",
+    "summary.json",
+    "prices.parquet",
+    "clusters.parquet",
+    "history.parquet",
+)
+
 #: Scalars a result saved before they were measured reloads with.
 _UNMEASURED = {"exploitability_continuous": float("nan"), "continuous_seconds": float("nan")}
 
@@ -224,7 +252,8 @@ def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
     The game's ``base_dir`` (where the scenario's relative file names point,
     as given to :func:`~models.game.build_game`) is saved as an absolute path,
     so that :func:`load_equilibrium` rebuilds the same game from any working
-    directory.
+    directory. The files' checksums go into ``checksums.sha256`` and what
+    identifies the result into ``manifest.json``.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -258,6 +287,16 @@ def save_equilibrium(result: EquilibriumResult, directory: str | Path) -> None:
     (directory / "summary.json").write_text(json.dumps(summary(result), indent=2))
     for name, table in equilibrium_tables(result).items():
         table.to_parquet(directory / f"{name}.parquet", index=False)
+    written = [name for name in EQUILIBRIUM_FILES if (directory / name).exists()]
+    write_checksums(directory, written)
+    config = result.game.config
+    known = {
+        "mode": str(result.mode),
+        "seed": config.seed,
+        "converged": bool(result.converged),
+        "config": json.loads(config.model_dump_json()),
+    }
+    write_manifest(directory, type(result).__name__, known)
 
 
 def load_equilibrium(
@@ -275,14 +314,20 @@ def load_equilibrium(
         Where the scenario's relative file names point when the game is
         rebuilt. Omitted: the ``base_dir`` saved with the result, or, for a
         result saved without one, the working directory.
+
+    Raises
+    ------
+    models.checksums.DamagedFileError
+        When a file read is missing, unreadable or differs from its checksum.
     """
     directory = Path(directory)
+    reads = ["equilibrium.npz", "summary.json", "history.parquet"]
+    verify_checksums(directory, reads if game is not None else ["game.json", "paths.json", *reads])
     if game is None:
-        config = GameConfig.model_validate_json((directory / "game.json").read_text())
+        config = GameConfig.model_validate_json(read_checked(directory / "game.json", _json_text))
         game = build_game(config, _base_dir(directory) if base_dir is None else Path(base_dir))
-    info = _UNMEASURED | json.loads((directory / "summary.json").read_text())
-    with np.load(directory / "equilibrium.npz") as data:
-        arrays = {key: data[key] for key in data.files}
+    info = _UNMEASURED | read_checked(directory / "summary.json", read_json)
+    arrays = read_checked(directory / "equilibrium.npz", read_npz)
 
     if "grid_price" in arrays:  # with a wholesale link, p_G is part of the equilibrium
         game = game.with_grid_price(arrays["grid_price"])
@@ -303,7 +348,7 @@ def load_equilibrium(
             "exploitability_continuous_by_cluster",
             np.full_like(arrays["exploitability_by_cluster"], np.nan),
         ),
-        history=_history(directory / "history.parquet"),
+        history=read_checked(directory / "history.parquet", _history),
         **{name: info[name] for name in _SCALARS},
     )
 
@@ -321,4 +366,14 @@ def _base_dir(directory: Path) -> Path | None:
     paths = directory / "paths.json"
     if not paths.is_file():
         return None
-    return Path(json.loads(paths.read_text())["base_dir"])
+    saved = read_checked(paths, read_json)
+    if not isinstance(saved, dict) or not isinstance(saved.get("base_dir"), str):
+        raise DamagedFileError(paths, "damaged (no base_dir)")
+    return Path(saved["base_dir"])
+
+
+def _json_text(path: Path) -> str:
+    """The text of a JSON file, checked to parse."""
+    text = path.read_text(encoding="utf-8")
+    json.loads(text)
+    return text

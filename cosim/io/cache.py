@@ -3,11 +3,16 @@
 A game's hash covers everything that determines its equilibria — its
 configuration (not the scenario's name), the network of a wholesale link, and
 :data:`MODEL_REVISION` — so a law is reused only for the very game it solves.
+
+An entry is derived data: one that is damaged (a file missing, unreadable or
+differing from its checksum) or written before entries had checksums is solved
+again and replaced atomically, with one line on standard error naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +21,12 @@ import numpy as np
 from cosim.io.results import atomic_directory
 from market.pricing import Mode
 from models.archive import load_equilibrium, save_equilibrium
+from models.checksums import CHECKSUMS, DamagedFileError
 from models.config import GameConfig
 from models.equilibrium import EquilibriumResult
 from models.game import Game
+from models.provenance import MANIFEST
+from models.result import EQUILIBRIUM_FILES
 
 #: Revision of the mean-field model and its solver: part of every game's hash, so
 #: equilibria cached under an earlier one are never reused (2: EVs leave inside a step;
@@ -49,14 +57,32 @@ def cached_equilibrium(
     """The equilibrium of ``game`` in ``mode``: reloaded from ``cache`` when the hash matches.
 
     Returns the result and whether it came from the cache. A freshly solved
-    equilibrium is saved into the cache (atomically) for the next run.
+    equilibrium is saved into the cache (atomically) for the next run. An
+    entry that cannot be trusted — damaged, or without checksums — is named on
+    standard error in one line and solved again; it is replaced unless it holds
+    files the cache did not write (those are left alone, the law is not cached).
     """
     if cache is None:
         return solve(game, mode), False
     directory = cache / f"{game_hash(game)[:16]}-{mode}"
-    if (directory / "equilibrium.npz").exists():
-        return load_equilibrium(directory, game), True
+    keep = True  # whether the law solved here replaces the entry
+    if directory.is_dir() and any(directory.iterdir()):
+        try:
+            if (directory / CHECKSUMS).exists():
+                return load_equilibrium(directory, game), True
+            problem = f"{directory}: no checksums (written by an earlier version)"
+        except DamagedFileError as err:
+            problem = str(err)
+        foreign = sorted(p.name for p in directory.iterdir() if p.name not in _ENTRY_FILES)
+        keep = not foreign
+        kept = f", not cached (the entry holds {', '.join(foreign)}, not the cache's)"
+        print(f"{problem}; solving again{'' if keep else kept}", file=sys.stderr)
     result = solve(game, mode)
-    with atomic_directory(directory) as tmp:
-        save_equilibrium(result, tmp)
+    if keep:
+        with atomic_directory(directory) as tmp:
+            save_equilibrium(result, tmp)
     return result, False
+
+
+#: Everything a cache entry holds: what :func:`models.result.save_equilibrium` writes.
+_ENTRY_FILES = frozenset({*EQUILIBRIUM_FILES, CHECKSUMS, MANIFEST})

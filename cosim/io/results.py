@@ -9,83 +9,21 @@ result already at the target stays intact until the new one is complete.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+# the provenance helpers live in models (whose result objects write manifests too); these
+# names stay importable from here
+from models.provenance import TOOL, created_utc, git_commit, git_dirty, package_versions
 
 if TYPE_CHECKING:
     from cosim.scenario.game import LoadedScenario
     from cosim.scenario.wholesale import LoadedWholesale
-
-_PACKAGES = (
-    "prosumer-cosim",
-    "numpy",
-    "scipy",
-    "numba",
-    "pandas",
-    "pyarrow",
-    "pydantic",
-    "pvlib",
-    "demandlib",
-    "mesa",
-    "simpy",
-    "pyomo",
-    "highspy",
-    "matplotlib",
-)
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a result depends on."""
-    versions = {"python": sys.version.split()[0]}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _git(*args: str) -> str | None:
-    """Output of a git command in the source tree; None outside a checkout."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout if out.returncode == 0 else None
-
-
-def git_commit() -> str | None:
-    """The source tree's git commit, when run from a checkout."""
-    out = _git("rev-parse", "HEAD")
-    if out is None:
-        return None
-    return out.strip() or None
-
-
-def git_dirty() -> bool | None:
-    """Whether tracked files of the source tree differ from its commit (None: not a checkout).
-
-    A result computed from uncommitted code cannot be reproduced from the
-    commit alone; the manifest says so.
-    """
-    out = _git("status", "--porcelain", "--untracked-files=no")
-    return None if out is None else bool(out.strip())
-
-
-#: Written into every manifest: how a result directory of this tool is recognised.
-TOOL = "prosumer-cosim"
 
 
 class OutputDirectoryError(ValueError):
@@ -162,7 +100,7 @@ def manifest(
         "versions": package_versions(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_utc": created_utc(),
         **(extra or {}),
     }
 

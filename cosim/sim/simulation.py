@@ -18,8 +18,11 @@ import pandas as pd
 
 from cosim.sim.engine import BOOK_FIELDS, WHOLESALE_FIELDS, CoSimulation
 from market.pricing import Mode
+from models.checksums import read_checked, read_json, verify_checksums, write_checksums
 from models.equilibrium import EquilibriumResult
 from models.feedback import FeedbackLaw
+from models.game import Game
+from models.provenance import write_manifest
 
 #: The tables of a :class:`SimulationResult`, in the order they are written.
 _TABLES = ("aggregates", "households", "events", "trajectories", "market", "wholesale")
@@ -69,8 +72,9 @@ class SimulationResult:
         Parameters
         ----------
         directory
-            Created if needed; ``NAME.parquet`` per table of :meth:`to_pandas`
-            and ``simulation.json``.
+            Created if needed; ``NAME.parquet`` per table of :meth:`to_pandas`,
+            ``simulation.json``, their checksums (``checksums.sha256``) and
+            ``manifest.json`` (versions, git commit, time).
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -78,6 +82,8 @@ class SimulationResult:
             table.to_parquet(directory / f"{name}.parquet", index=False)
         info = {"checks": self.checks, "seconds": self.seconds}
         (directory / "simulation.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_checksums(directory, [*(f"{name}.parquet" for name in _TABLES), "simulation.json"])
+        write_manifest(directory, type(self).__name__, {})
 
     @classmethod
     def load(cls, directory: str | Path) -> SimulationResult:
@@ -87,13 +93,20 @@ class SimulationResult:
         ----------
         directory
             The directory holding the Parquet tables and ``simulation.json``.
+
+        Raises
+        ------
+        models.checksums.DamagedFileError
+            When a file is missing, unreadable or differs from its checksum.
         """
         directory = Path(directory)
-        info = json.loads((directory / "simulation.json").read_text())
+        files = [*(f"{name}.parquet" for name in _TABLES), "simulation.json"]
+        verify_checksums(directory, files)
+        info = read_checked(directory / "simulation.json", read_json)
         tables = {
-            name: pd.read_parquet(directory / f"{name}.parquet")
+            name: read_checked(directory / f"{name}.parquet", pd.read_parquet)
             if (directory / f"{name}.parquet").exists()
-            else pd.DataFrame()
+            else pd.DataFrame()  # a table added after the result was saved
             for name in _TABLES
         }
         return cls(**tables, checks=info["checks"], seconds=info["seconds"])
@@ -107,6 +120,7 @@ def simulate(
     reference: bool = False,
     record: int = 2,
     mode: Mode | str | None = None,
+    market_interval_h: float | None = None,
 ) -> SimulationResult:
     """Simulate N finite households applying the equilibrium's feedback law.
 
@@ -126,8 +140,19 @@ def simulate(
         Households per cluster whose trajectories are recorded.
     mode
         Trading mode that settles the bills (default: the equilibrium's).
+    market_interval_h
+        Interval of the ``market`` table, the population's net demand per
+        market interval [h]: a whole number of control steps (default: the
+        scenario's ``simulation.market_interval_h``, 1 h for a bare game).
+        Prices, including a wholesale link's LMPs, are cleared every control step.
+
+    Raises
+    ------
+    ValueError
+        When ``market_interval_h`` is not a whole number of control steps.
     """
     game = equilibrium.game
+    interval = _market_interval(game, market_interval_h)
     m = game.n_clusters
     if households_per_cluster is None:
         households = game.clusters.households.astype(np.int64)
@@ -146,11 +171,25 @@ def simulate(
         seed=game.config.seed if seed is None else seed,
         reference=reference,
         record_households=recorded,
+        market_interval_h=interval,
     )
     start = time.perf_counter()
     sim.run()
     seconds = time.perf_counter() - start
     return collect(sim, seconds)
+
+
+def _market_interval(game: Game, given: float | None) -> float:
+    """``given``, or the scenario's market interval, checked to be whole control steps."""
+    scenario = getattr(game.config, "simulation", None)  # a bare GameConfig has none
+    interval = given if given is not None else getattr(scenario, "market_interval_h", 1.0)
+    ratio = interval / game.dt_h
+    if not (ratio >= 1.0 and abs(ratio - round(ratio)) <= 1e-9):
+        raise ValueError(
+            f"market_interval_h = {interval}: must be a multiple of the control step "
+            f"({game.dt_h} h)"
+        )
+    return float(interval)
 
 
 def collect(sim: CoSimulation, seconds: float) -> SimulationResult:

@@ -261,11 +261,20 @@ def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> N
     ------
     StudyMismatchError
         When ``directory`` already holds replications of a different game, mode,
-        law, size or seed.
+        law, size or seed, or its ``study.json`` is damaged (then nothing tells
+        which study its replications belong to).
     """
     import json
 
     from cosim.io.cache import game_hash
+    from models.checksums import (
+        DamagedFileError,
+        read_checked,
+        read_json,
+        verify_sidecar,
+        write_sidecar,
+        write_text_checked,
+    )
 
     stamp = {
         "game": game_hash(law.game),
@@ -277,14 +286,23 @@ def _claim(directory, law: LawUnderTest, households: np.ndarray, seed: int) -> N
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "study.json"
     if path.exists():
-        found = json.loads(path.read_text())
+        try:
+            checked = verify_sidecar(path)
+            found = read_checked(path, read_json)
+        except DamagedFileError as err:
+            raise StudyMismatchError(
+                f"{err}; nothing tells which study the replications beside it belong to: "
+                "give another --work directory"
+            ) from err
         if found != stamp:
             raise StudyMismatchError(
                 f"{directory}: holds the replications of another study ({_describe(found)}); "
                 f"this one is {_describe(stamp)}: give another --work directory"
             )
+        if not checked:  # an earlier version's stamp: its checksum is recorded from now on
+            write_sidecar(path)
         return
-    path.write_text(json.dumps(stamp))
+    write_text_checked(path, json.dumps(stamp))
 
 
 def estimate_epsilon_nash(

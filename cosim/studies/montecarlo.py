@@ -10,8 +10,12 @@ Backends: a local process pool (default; ``concurrent.futures``) or a Dask
 distributed cluster (``scheduler="local"`` starts a ``LocalCluster``, any other
 value is a scheduler address such as ``tcp://HOST:PORT``). The driver writes
 each replication's table as soon as it arrives, atomically (temporary file,
-then ``os.replace``), as ``rep-000042.parquet``; a run started again on the
-same directory reuses the finished files and computes only the missing ones.
+then ``os.replace``), as ``rep-000042.parquet`` with its SHA-256 beside it in
+``rep-000042.parquet.sha256``; a run started again on the same directory reuses
+the finished files and computes only the missing ones. A file that is
+unreadable or differs from its checksum is named on standard error and its
+replication run again from its seed; a file of an earlier version, with no
+checksum beside it, is used unchecked and its checksum recorded from then on.
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+
+from cosim.progress import bar
+from models.checksums import (
+    DamagedFileError,
+    file_sha256,
+    read_checked,
+    verify_sidecar,
+    write_sidecar,
+)
 
 ReplicationFunction = Callable[[int, np.random.SeedSequence], pd.DataFrame]
 
@@ -52,11 +64,16 @@ def replication_path(directory: Path, replication: int) -> Path:
 
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Write ``table`` as Parquet to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``table`` as Parquet to ``path`` via a temporary file and ``os.replace``.
+
+    The file's SHA-256 goes into ``NAME.sha256`` before the file takes its
+    name, so a replication file without one was written by an earlier version.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         table.to_parquet(tmp, index=False)
+        write_sidecar(path, file_sha256(Path(tmp)))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -247,7 +264,7 @@ def run_replications(
         Whether a Dask ``LocalCluster`` runs its ``workers`` as processes
         (threads otherwise, cheaper for small jobs).
     progress
-        Show a tqdm progress bar with ETA on stderr.
+        Show a progress bar with ETA on stderr (:func:`cosim.progress.bar`).
     """
     indices = (
         list(range(replications)) if isinstance(replications, int) else sorted(set(replications))
@@ -255,22 +272,48 @@ def run_replications(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     seeds = replication_seeds(seed, max(indices, default=-1) + 1)
-    reused = [r for r in indices if replication_path(directory, r).exists()]
-    todo = [r for r in indices if r not in set(reused)]
+    found = _finished(directory, indices)
+    reused = sorted(found)
+    todo = [r for r in indices if r not in found]
     computed: list[int] = []
-    bar = tqdm(
-        total=len(indices),
-        initial=len(reused),
-        desc=description,
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    with bar:
+    with bar(len(indices), description, initial=len(reused), show=progress) as shown:
         for r, table in _submit_all(fn, todo, seeds, workers, scheduler, dask_processes):
             write_atomically(table, replication_path(directory, r))
             computed.append(r)
-            bar.update(1)
-    tables = [pd.read_parquet(replication_path(directory, r)) for r in indices]
+            shown.update(1)
+    tables = [
+        found[r] if r in found else pd.read_parquet(replication_path(directory, r)) for r in indices
+    ]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return RunSummary(table=table, computed=sorted(computed), reused=reused)
+
+
+def _finished(directory: Path, indices: list[int]) -> dict[int, pd.DataFrame]:
+    """The tables of the replications already in ``directory`` that read back intact.
+
+    A damaged file is named on standard error, one line each, and left to be
+    run again (and replaced). Files without a checksum (an earlier version's)
+    are used if they read, and their checksums recorded: one line says how many.
+    """
+    found: dict[int, pd.DataFrame] = {}
+    unchecked = 0
+    for r in indices:
+        path = replication_path(directory, r)
+        if not path.exists():
+            continue
+        try:
+            checked = verify_sidecar(path)
+            found[r] = read_checked(path, pd.read_parquet)
+        except DamagedFileError as err:
+            print(f"{err}; running replication {r} again from its seed", file=sys.stderr)
+            continue
+        if not checked:
+            write_sidecar(path)
+            unchecked += 1
+    if unchecked:
+        print(
+            f"{directory}: {unchecked} replication file(s) without a checksum (written by an "
+            "earlier version) used unchecked; their checksums are recorded now",
+            file=sys.stderr,
+        )
+    return found

@@ -39,8 +39,10 @@ from market.metrics import ex_post_cost, imv, settling
 from market.network import Generator, Line, Network, pjm5bus, redraw_costs_by_fuel
 from market.storage import StorageModel
 from market.wholesale_config import WholesaleScenario
+from models.checksums import read_checked, read_json, read_npz, verify_checksums, write_checksums
 from models.fixed_point import run_fixed_point
 from models.profiles import base_load_per_kwh, pv_per_kwp
+from models.provenance import write_manifest
 
 __all__ = [
     "ExperimentResult",
@@ -290,11 +292,13 @@ class ExperimentResult:
         Besides ``NAME.parquet`` for each table of :meth:`to_pandas`,
         ``experiment.json`` holds the scenario, the run time, each
         replication's network and summaries, and ``records.npz`` every
-        recorded array of every run.
+        recorded array of every run; ``checksums.sha256`` their SHA-256 and
+        ``manifest.json`` the seed, scenario, versions, git commit and time.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for name, table in self.to_pandas().items():
+        tables = self.to_pandas()
+        for name, table in tables.items():
             table.to_parquet(directory / f"{name}.parquet", index=False)
         arrays: dict[str, np.ndarray] = {}
         reps = []
@@ -321,6 +325,10 @@ class ExperimentResult:
             "replications": reps,
         }
         (directory / "experiment.json").write_text(json.dumps(info, indent=2) + "\n")
+        files = [*(f"{name}.parquet" for name in tables), "records.npz", "experiment.json"]
+        write_checksums(directory, files)
+        known = {"seed": self.scenario.seed, "storage": self.storage, "scenario": info["scenario"]}
+        write_manifest(directory, type(self).__name__, known)
 
     @classmethod
     def load(cls, directory: str | Path) -> ExperimentResult:
@@ -330,11 +338,16 @@ class ExperimentResult:
         ----------
         directory
             The directory holding ``experiment.json`` and ``records.npz``.
+
+        Raises
+        ------
+        models.checksums.DamagedFileError
+            When one of them is missing, unreadable or differs from its checksum.
         """
         directory = Path(directory)
-        info = json.loads((directory / "experiment.json").read_text())
-        with np.load(directory / "records.npz") as data:
-            arrays = {key: data[key] for key in data.files}
+        verify_checksums(directory, ["experiment.json", "records.npz"])
+        info = read_checked(directory / "experiment.json", read_json)
+        arrays = read_checked(directory / "records.npz", read_npz)
 
         def record(index: int, run: str) -> MarketRecord | None:
             prefix = f"{index}/{run}/"

@@ -146,9 +146,10 @@ def test_tcp_scheduler_gives_the_process_pool_table(scheduler, replication, tmp_
     pd.testing.assert_frame_equal(pool.table, tcp.table, check_exact=True)
     assert list(tcp.table["replication"].unique()) == list(range(5))
     assert tcp.table["own_kwh"].std() > 0.0  # the replications really differ
-    # the files arrive through the driver, one per replication, and a rerun reuses them all
+    # the files arrive through the driver, one per replication (with its checksum), and a
+    # rerun reuses them all
     assert sorted(p.name for p in (tmp_path / "tcp").iterdir()) == [
-        f"rep-{r:06d}.parquet" for r in range(5)
+        f"rep-{r:06d}.parquet{suffix}" for r in range(5) for suffix in ("", ".sha256")
     ]
     again = run_replications(
         replication, 6, 17, tmp_path / "tcp", scheduler=scheduler, progress=False

@@ -69,7 +69,8 @@ def test_a_result_saved_without_base_dir_loads_as_before(
     solved, scenario_dir, tmp_path, monkeypatch
 ):
     save_equilibrium(solved, tmp_path / "eq")
-    (tmp_path / "eq" / "paths.json").unlink()  # as an earlier version of the project saved it
+    for name in ("paths.json", "checksums.sha256"):  # as an earlier version of the project saved it
+        (tmp_path / "eq" / name).unlink()
     monkeypatch.chdir(tmp_path / "elsewhere")
     with pytest.raises(ConfigError, match="file not found"):
         load_equilibrium(tmp_path / "eq")  # relative names: the working directory
