@@ -107,9 +107,19 @@ def manifest(
 
 def _directory_mode() -> int:
     """The mode a new directory gets from the user's umask (``0o777 & ~umask``)."""
+    return 0o777 & ~_umask()
+
+
+def file_mode() -> int:
+    """The mode a new file gets from the user's umask (``0o666 & ~umask``); ``mkstemp``
+    makes its files private (0600), and a file renamed into place keeps that."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o777 & ~mask
+    return mask
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cosim.io.results import file_mode
 from cosim.progress import bar
 from models.checksums import (
     DamagedFileError,
@@ -73,6 +74,7 @@ def write_atomically(table: pd.DataFrame, path: Path) -> None:
     os.close(fd)
     try:
         table.to_parquet(tmp, index=False)
+        os.chmod(tmp, file_mode())
         write_sidecar(path, file_sha256(Path(tmp)))
         os.replace(tmp, path)
     except BaseException:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.studies.montecarlo import replication_path, run_replications
+from cosim.studies.montecarlo import replication_path, run_replications, write_atomically
 
 
 def draw(replication: int, seq: np.random.SeedSequence) -> pd.DataFrame:
@@ -103,3 +103,14 @@ def test_sigkill_part_way_then_resume_equals_uninterrupted(tmp_path):
     assert len(resumed.table) == 24
     pd.testing.assert_frame_equal(resumed.table, fresh.table, check_exact=True)
     assert replication_path(out, 11).exists()
+
+
+def test_replication_files_get_the_users_normal_permissions(tmp_path):
+    """Written through a private temporary file, a replication still gets ``0o666 & ~umask``."""
+    import stat
+
+    write_atomically(pd.DataFrame({"x": [1.0]}), tmp_path / "rep-000000.parquet")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    mode = stat.S_IMODE((tmp_path / "rep-000000.parquet").stat().st_mode)
+    assert mode == 0o666 & ~mask
