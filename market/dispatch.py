@@ -2,16 +2,19 @@
 
 The dispatch of He & Liu, eqs. (2)–(5), in PTDF form::
 
-    min   Σ_g (a_g p_g² + b_g p_g) + VOLL·Σ_n s_n + π·Σ_n u_n              (2)
-    s.t.  Σ_g p_g + Σ_n (s_n − u_n) = Σ_n d_n                  [λ]         (3)
-          −F_l ≤ Σ_n PTDF_{l,n} (P_n + s_n − u_n − d_n) ≤ F_l  [μ̲_l, μ̄_l]  (4)
+    min   Σ_g (a_g p_g² + b_g p_g + c_g) + VOLL·Σ_n s_n + π·Σ_n u_n        (2)
+    s.t.  Σ_g p_g + Σ_n (s_n − u_n) = Σ_n ℓ_n                  [λ]         (3)
+          −F_l ≤ Σ_n PTDF_{l,n} (P_n + s_n − u_n − ℓ_n) ≤ F_l  [μ̲_l, μ̄_l]  (4)
           p_g^min ≤ p_g ≤ p_g^max                                          (5)
-          0 ≤ s_n ≤ max(d_n, 0),   u_n ≥ 0
+          0 ≤ s_n ≤ max(ℓ_n, 0),   0 ≤ u_n ≤ Σ_{g at n} p_g^min + max(−ℓ_n, r_n, 0)
 
-with P_n the output of the units at bus n. Load shed ``s_n`` (at the value
-of lost load) and dumped surplus ``u_n`` (at a penalty π) extend the paper so
-that every demand has a solution; a HiGHS failure is then a solver failure,
-raised as :class:`DispatchError` naming the time step.
+with P_n the output of the units at bus n, ℓ_n the step's demand plus the
+bus's shunt load and r_n the output netted out of it that the caller declares
+curtailable. Load shed ``s_n`` (at the value of lost load) and dumped surplus
+``u_n`` (at a penalty π) extend the paper so that every demand has a
+solution; a HiGHS failure is then a solver failure, raised as
+:class:`DispatchError` naming the time step. Surplus is dumped only where
+something can be curtailed, so no bus takes more than its own load.
 
 The LMP is the derivative of the Lagrangian (7) with respect to d_n, eq. (6)::
 
@@ -44,11 +47,13 @@ import pyomo.environ as pyo
 from numpy.typing import ArrayLike, NDArray
 
 from market.dispatch_model import (
+    Corridors,
     DispatchOptions,
     clean_ptdf,
     create_model,
-    monitored_lines,
+    must_run_mw,
     set_demand,
+    slack_limits,
 )
 from market.network import Network
 
@@ -116,6 +121,9 @@ class DispatchResult:
     """The step this dispatch belongs to, if given."""
     demand_mw: NDArray[np.float64]
     """Demand per bus (MW), as given."""
+    shunt_mw: NDArray[np.float64]
+    """The network's fixed shunt load per bus (MW), dispatched with the demand:
+    generation + shed − surplus = demand + shunt."""
     generation_mw: NDArray[np.float64]
     """Output per generator (MW)."""
     flow_mw: NDArray[np.float64]
@@ -126,13 +134,16 @@ class DispatchResult:
     """λ: the price at the hub (slack) bus ($/MWh), dual of eq. (3)."""
     line_shadow_price: NDArray[np.float64]
     """μ̄_l − μ̲_l per line ($/MWh per MW of limit), dual of eq. (4); zero
-    where a line is unmonitored or not at its limit."""
+    where a line is unmonitored or not at its limit. Parallel circuits at their
+    limit together carry equal shares of their corridor's price
+    (:meth:`market.dispatch_model.Corridors.canonical`)."""
     shed_mw: NDArray[np.float64]
     """Load shed per bus (MW), priced at the value of lost load."""
     surplus_mw: NDArray[np.float64]
     """Surplus dumped per bus (MW), priced at the surplus penalty."""
     cost: float
-    """Optimal objective ($/h): generation cost plus shedding and surplus."""
+    """Optimal objective ($/h): generation cost (constant terms c0 included) plus
+    shedding and surplus."""
 
     @property
     def load_shed(self) -> bool:
@@ -177,23 +188,28 @@ class _HighspyPath:
     """The dispatch held in one ``highspy.Highs`` object, updated in place.
 
     Columns: p (G), s (N), u (N). Row 0 is the balance (3), the others line
-    limits (4); a new demand changes only row bounds and the shedding caps.
-    Dense PTDF rows dominate the QP time and few lines bind, so a line's row
-    is added the first time its flow would exceed its limit, and kept. A step
-    re-solves until no line is violated: the result is optimal for the full
+    limits (4); a new demand changes the balance's bound and the caps on
+    shedding and surplus. Dense PTDF rows dominate the QP time and few lines
+    bind, so a step starts from the balance row alone and re-solves, adding
+    a row for each line whose flow exceeds its limit (one per corridor of
+    parallel circuits), until none does: the result is optimal for the full
     model (which the Pyomo path solves; the tests compare them), and a line
-    without a row has zero dual, as it has there when not binding.
+    without a row has zero dual, as it has there when not binding. Rows are
+    not kept from one step to the next: where the duals are not unique
+    (linear costs at a breakpoint) the rows present choose among them, so a
+    step's prices would otherwise depend on the steps before it.
     """
 
     def __init__(self, network: Network, matrix: NDArray, options: DispatchOptions) -> None:
         n_gen, n_bus = network.n_generators, network.n_buses
         self._n_gen, self._n_bus = n_gen, n_bus
         self._n_lines = network.n_lines
-        self._lines = _tightest_per_corridor(network)  # candidates for a row
+        self._lines = Corridors.of(network).tightest  # candidates for a row
         self._ptdf = np.ascontiguousarray(matrix[self._lines])  # candidates × buses
         self._limit = network.line_limit_mw[self._lines]
         self._tolerance = 1e-6 * np.maximum(self._limit, 1.0)  # MW
         self._gen_bus = network.gen_bus
+        self._must_run = must_run_mw(network)
         self._active: list[int] = []  # positions among the candidates, in row order
         n_col = n_gen + 2 * n_bus
         # A unit at bus n and a shed at bus n share the column [1; PTDF[:, n]];
@@ -211,6 +227,7 @@ class _HighspyPath:
         lower = np.concatenate([network.gen_pmin_mw, np.zeros(2 * n_bus)])
         upper = np.concatenate([network.gen_pmax_mw, np.zeros(n_bus), np.full(n_bus, np.inf)])
         _check(h.addCols(n_col, cost, lower, upper, 0, [], [], []), "addCols")
+        _check(h.changeObjectiveOffset(float(network.gen_cost_c.sum())), "changeObjectiveOffset")
         balance = np.concatenate([np.ones(n_gen + n_bus), -np.ones(n_bus)])
         cols = np.arange(n_col, dtype=np.int32)
         _check(h.addRows(1, [0.0], [0.0], n_col, [0], cols, balance), "addRows")
@@ -221,8 +238,8 @@ class _HighspyPath:
             starts = np.arange(n_col + 1, dtype=np.int32)
             status = h.passHessian(n_col, n_col, triangular, starts, cols, diag)
             _check(status, "passHessian")
-        self._shed_cols = np.arange(n_gen, n_gen + n_bus, dtype=np.int32)
-        self._zeros = np.zeros(n_bus)
+        self._slack_cols = np.arange(n_gen, n_gen + 2 * n_bus, dtype=np.int32)
+        self._zeros = np.zeros(2 * n_bus)
 
     def _add_rows(self, new: NDArray[np.intp], shift: NDArray) -> None:
         coeffs = self._row_coeffs[new]
@@ -252,17 +269,17 @@ class _HighspyPath:
             None if status == highspy.HighsModelStatus.kOptimal else h.modelStatusToString(status)
         )
 
-    def solve(self, demand: NDArray[np.float64]) -> _Raw | str:
+    def solve(self, load: NDArray[np.float64], curtailable: NDArray | None) -> _Raw | str:
         h = self.highs
-        shift = self._ptdf @ demand  # demand-driven flow per monitored line
-        active = np.array(self._active, dtype=np.intp)
-        rows = np.arange(1 + active.size, dtype=np.int32)
-        total = demand.sum()
-        lower = np.concatenate([[total], shift[active] - self._limit[active]])
-        upper = np.concatenate([[total], shift[active] + self._limit[active]])
-        # highspy's stubs leave out changeRowsBounds, which its binding has
-        h.changeRowsBounds(rows.size, rows, lower, upper)  # type: ignore[attr-defined]
-        h.changeColsBounds(self._n_bus, self._shed_cols, self._zeros, np.maximum(demand, 0.0))
+        if self._active:  # start from the balance row alone: see the class's docstring
+            stale = np.arange(1, 1 + len(self._active), dtype=np.int32)
+            _check(h.deleteRows(stale.size, stale), "deleteRows")
+            self._active = []
+        shift = self._ptdf @ load  # load-driven flow per monitored line
+        total = load.sum()
+        _check(h.changeRowBounds(0, total, total), "changeRowBounds")
+        caps = np.concatenate(slack_limits(load, self._must_run, curtailable))
+        h.changeColsBounds(caps.size, self._slack_cols, self._zeros, caps)
         g, n = self._n_gen, self._n_bus
         while True:
             failure = self._run()
@@ -313,7 +330,7 @@ class _PyomoPath:
             setattr(solver.config.auto_updates, name, name == "update_parameters")
         return solver
 
-    def solve(self, demand: NDArray[np.float64]) -> _Raw | str:
+    def solve(self, load: NDArray[np.float64], curtailable: NDArray | None) -> _Raw | str:
         from pyomo.contrib.solver.common.results import TerminationCondition
 
         if self._rebuild:
@@ -322,13 +339,14 @@ class _PyomoPath:
         else:
             solver = self._solver
         m = self.model
-        set_demand(m, demand, self._matrix)
+        set_demand(m, load - self._network.shunt_load_mw, self._matrix, curtailable)
         final = (
             TerminationCondition.convergenceCriteriaSatisfied,
             TerminationCondition.maxTimeLimit,
             TerminationCondition.interrupted,
         )
         for attempt in QP_ATTEMPTS:  # see QP_ATTEMPTS: retry a failed QP
+            _cold_start(solver)
             options = {**solver.config.solver_options, **attempt}
             with c_stdout_silenced():  # the interface makes its HiGHS object here
                 results = solver.solve(m, solver_options=options)
@@ -390,6 +408,7 @@ class EconomicDispatch:
         self.method = method
         self.ptdf = clean_ptdf(network, None, self.options)
         self.ptdf.setflags(write=False)
+        self._corridors = Corridors.of(network)
         if method == "highspy":
             self._path: _HighspyPath | _PyomoPath = _HighspyPath(network, self.ptdf, self.options)
         elif method in ("pyomo", "pyomo-rebuild"):
@@ -404,13 +423,27 @@ class EconomicDispatch:
         """The Pyomo model behind the ``"pyomo"`` paths (None for ``"highspy"``)."""
         return self._path.model if isinstance(self._path, _PyomoPath) else None
 
-    def solve(self, demand_mw: ArrayLike, *, time_step: int | None = None) -> DispatchResult:
+    def solve(
+        self,
+        demand_mw: ArrayLike,
+        *,
+        curtailable_mw: ArrayLike | None = None,
+        time_step: int | None = None,
+    ) -> DispatchResult:
         """Dispatch for one step's demand.
 
         Parameters
         ----------
         demand_mw
-            Net demand per bus (MW); negative where prosumers supply the bus.
+            Net demand per bus (MW); negative where prosumers or renewables
+            supply the bus. The network's shunt load is added to it.
+        curtailable_mw
+            Supply netted out of ``demand_mw`` that may be curtailed, per bus
+            (MW, ≥ 0), e.g. renewable output entered as negative demand. A
+            bus's dumped surplus is at most its units' must-run output plus
+            the larger of this and its net export
+            (:func:`market.dispatch_model.slack_limits`). None: the net
+            export only.
         time_step
             The step's index, carried into the result and any error.
 
@@ -435,7 +468,16 @@ class EconomicDispatch:
             )
         if not np.all(np.isfinite(demand)):
             raise ValueError(f"demand_mw at time step {step}: contains non-finite values")
-        raw = self._path.solve(demand)
+        curtailable = None
+        if curtailable_mw is not None:
+            curtailable = np.array(curtailable_mw, dtype=float)
+            valid = np.isfinite(curtailable) & (curtailable >= 0.0)
+            if curtailable.shape != demand.shape or not np.all(valid):
+                raise ValueError(
+                    f"curtailable_mw at time step {step}: {curtailable.shape} values, expected "
+                    f"{demand.shape} finite values ≥ 0 — one per bus"
+                )
+        raw = self._path.solve(demand + self.network.shunt_load_mw, curtailable)
         if isinstance(raw, str):
             raise DispatchError(
                 f"economic dispatch failed at time step {step}: HiGHS ended with '{raw}' "
@@ -446,13 +488,14 @@ class EconomicDispatch:
     def _result(self, raw: _Raw, demand: NDArray, time_step: int | None) -> DispatchResult:
         net = self.network
         injection = np.bincount(net.gen_bus, weights=raw.generation, minlength=net.n_buses)
-        injection += raw.shed - raw.surplus - demand
-        mu = raw.line_duals
+        injection += raw.shed - raw.surplus - demand - net.shunt_load_mw
+        mu = self._corridors.canonical(raw.line_duals)
         # Eq. (6): LMP_n = λ + Σ_l PTDF_{l,n} μ_l with μ_l = ∂cost/∂bound = μ̲_l − μ̄_l.
         lmp = raw.balance_dual + self.ptdf.T @ mu
         return DispatchResult(
             time_step=time_step,
             demand_mw=_ro(demand),
+            shunt_mw=_ro(net.shunt_load_mw),
             generation_mw=_ro(raw.generation),
             flow_mw=_ro(self.ptdf @ injection),
             lmp=_ro(lmp),
@@ -464,23 +507,18 @@ class EconomicDispatch:
         )
 
 
-def _tightest_per_corridor(network: Network) -> NDArray[np.intp]:
-    """Monitored lines, keeping one per set of parallel circuits.
+def _cold_start(solver: object) -> None:
+    """Drop the basis Pyomo's persistent HiGHS interface would warm-start the next solve from.
 
-    Parallel circuits between the same two buses split their corridor's flow
-    by susceptance, so their PTDF rows are proportional and only the one with
-    the smallest ``limit·x`` can bind. Keeping one row per corridor loses
-    nothing and keeps identical rows, degenerate for an active-set QP, out of
-    the model (Hawaii40 has 89 branches in 58 corridors).
+    Where the duals are not unique (linear costs at a breakpoint) a warm start
+    picks prices that depend on the steps solved before; from a cold start a
+    step's prices depend on its demand alone, as on the fast path. The
+    interface has no public way to do this: its ``highspy.Highs`` object is
+    ``_solver_model`` (Pyomo 6.10), absent before the first solve.
     """
-    tightness = network.line_limit_mw * np.abs(network.line_reactance)
-    best: dict[tuple[int, int], int] = {}
-    for k in monitored_lines(network):
-        f, t = int(network.line_from[k]), int(network.line_to[k])
-        key = (min(f, t), max(f, t))
-        if key not in best or tightness[k] < tightness[best[key]]:
-            best[key] = int(k)
-    return np.array(sorted(best.values()), dtype=np.intp)
+    highs = getattr(solver, "_solver_model", None)
+    if highs is not None:
+        highs.clearSolver()
 
 
 def _scatter(size: int, index: list[int], values: list[float]) -> NDArray[np.float64]:

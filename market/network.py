@@ -18,13 +18,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "FUEL_COST_RANGES",
@@ -32,6 +28,7 @@ __all__ = [
     "Generator",
     "Line",
     "Network",
+    "connected_components",
     "hub_and_spoke",
     "pjm5bus",
     "ptdf",
@@ -73,6 +70,9 @@ class Generator:
     """Linear cost coefficient b ($/MWh)."""
     name: str = ""
     """Free label, e.g. the plant's name."""
+    cost_c: float = 0.0
+    """Constant cost c0 ($/h) of the unit while in service, whatever its output
+    (MATPOWER's c0); it adds to the dispatch's cost, not to any price."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,13 @@ class Network:
     dispatch takes its own demand at each step; this is a default."""
     name: str = ""
     """Case name."""
+    shunt_mw: tuple[float, ...] = field(default=())
+    """Fixed load per bus of its shunt conductance (MW at 1 p.u. voltage, MATPOWER's
+    ``GS``); empty means none. The dispatch adds it to every step's demand."""
 
     def __post_init__(self) -> None:
+        # A round trip through JSON hands back lists; keep the field hashable.
+        object.__setattr__(self, "shunt_mw", tuple(float(x) for x in self.shunt_mw))
         n_bus = len(self.buses)
         if n_bus == 0:
             raise ValueError("network: needs at least one bus")
@@ -109,29 +114,17 @@ class Network:
                 f"network.demand_mw: has {len(self.demand_mw)} entries, expected one per bus "
                 f"({n_bus})"
             )
+        if self.shunt_mw and len(self.shunt_mw) != n_bus:
+            raise ValueError(
+                f"network.shunt_mw: has {len(self.shunt_mw)} entries, expected one per bus "
+                f"({n_bus})"
+            )
+        if not all(math.isfinite(x) for x in self.shunt_mw):
+            raise ValueError(f"network.shunt_mw: {self.shunt_mw} must be finite")
         for k, line in enumerate(self.lines):
-            where = f"network.lines[{k}]"
-            for end in (line.from_bus, line.to_bus):
-                if not 0 <= end < n_bus:
-                    raise ValueError(f"{where}: bus index {end} is not in [0, {n_bus})")
-            if line.from_bus == line.to_bus:
-                raise ValueError(f"{where}: from_bus and to_bus are both {line.from_bus}")
-            if not (math.isfinite(line.reactance) and line.reactance != 0.0):
-                raise ValueError(f"{where}.reactance: {line.reactance} must be finite, non-zero")
-            if not line.limit_mw > 0.0:
-                raise ValueError(f"{where}.limit_mw: {line.limit_mw} must be > 0 (inf = none)")
+            _check_line(k, line, n_bus)
         for k, gen in enumerate(self.generators):
-            where = f"network.generators[{k}]"
-            if not 0 <= gen.bus < n_bus:
-                raise ValueError(f"{where}.bus: {gen.bus} is not in [0, {n_bus})")
-            if not (math.isfinite(gen.pmin_mw) and math.isfinite(gen.pmax_mw)):
-                raise ValueError(f"{where}: limits ({gen.pmin_mw}, {gen.pmax_mw}) must be finite")
-            if gen.pmin_mw > gen.pmax_mw:
-                raise ValueError(f"{where}: pmin_mw {gen.pmin_mw} exceeds pmax_mw {gen.pmax_mw}")
-            if not gen.cost_a >= 0.0:
-                raise ValueError(f"{where}.cost_a: {gen.cost_a} must be ≥ 0 (convex cost)")
-            if not math.isfinite(gen.cost_b):
-                raise ValueError(f"{where}.cost_b: {gen.cost_b} must be finite")
+            _check_generator(k, gen, n_bus)
 
     # -- sizes --------------------------------------------------------------
     @property
@@ -196,23 +189,74 @@ class Network:
         return _frozen(np.array([g.cost_b for g in self.generators], dtype=float))
 
     @cached_property
+    def gen_cost_c(self) -> NDArray[np.float64]:
+        """Constant cost per generator ($/h)."""
+        return _frozen(np.array([g.cost_c for g in self.generators], dtype=float))
+
+    @cached_property
+    def shunt_load_mw(self) -> NDArray[np.float64]:
+        """Fixed shunt load per bus (MW); zeros if the network has none."""
+        d = np.array(self.shunt_mw, dtype=float) if self.shunt_mw else np.zeros(self.n_buses)
+        return _frozen(d)
+
+    @cached_property
     def nominal_demand_mw(self) -> NDArray[np.float64]:
         """Nominal demand per bus (MW); zeros if the case gives none."""
         d = np.array(self.demand_mw, dtype=float) if self.demand_mw else np.zeros(self.n_buses)
         return _frozen(d)
 
-    def with_costs(self, cost_a: Sequence[float], cost_b: Sequence[float]) -> Network:
-        """Return a copy with new cost coefficients, one pair per generator."""
-        if len(cost_a) != self.n_generators or len(cost_b) != self.n_generators:
+    def with_costs(
+        self,
+        cost_a: Sequence[float],
+        cost_b: Sequence[float],
+        cost_c: Sequence[float] | None = None,
+    ) -> Network:
+        """Return a copy with new cost coefficients, one per generator each.
+
+        ``cost_c`` (constant costs, $/h) is kept as it is when omitted.
+        """
+        c = self.gen_cost_c.tolist() if cost_c is None else list(cost_c)
+        if not len(cost_a) == len(cost_b) == len(c) == self.n_generators:
             raise ValueError(
-                f"with_costs: got {len(cost_a)} a and {len(cost_b)} b coefficients for "
-                f"{self.n_generators} generators"
+                f"with_costs: got {len(cost_a)} a, {len(cost_b)} b and {len(c)} c "
+                f"coefficients for {self.n_generators} generators"
             )
         gens = tuple(
-            replace(g, cost_a=float(a), cost_b=float(b))
-            for g, a, b in zip(self.generators, cost_a, cost_b, strict=True)
+            replace(g, cost_a=float(a), cost_b=float(b), cost_c=float(c0))
+            for g, a, b, c0 in zip(self.generators, cost_a, cost_b, c, strict=True)
         )
         return replace(self, generators=gens)
+
+
+def _check_line(k: int, line: Line, n_bus: int) -> None:
+    """Raise naming ``network.lines[k]``, the field, the line's name, value and rule."""
+    at, named = f"network.lines[{k}]", f" ({line.name})" if line.name else ""
+    for end in (line.from_bus, line.to_bus):
+        if not 0 <= end < n_bus:
+            raise ValueError(f"{at}{named}: bus index {end} is not in [0, {n_bus})")
+    if line.from_bus == line.to_bus:
+        raise ValueError(f"{at}{named}: from_bus and to_bus are both {line.from_bus}")
+    if not (math.isfinite(line.reactance) and line.reactance != 0.0):
+        raise ValueError(f"{at}.reactance{named}: {line.reactance} must be finite, non-zero")
+    if not line.limit_mw > 0.0:
+        raise ValueError(f"{at}.limit_mw{named}: {line.limit_mw} must be > 0 (inf = none)")
+
+
+def _check_generator(k: int, gen: Generator, n_bus: int) -> None:
+    """Raise naming ``network.generators[k]``, the field, the unit's name, value and rule."""
+    at, named = f"network.generators[{k}]", f" ({gen.name})" if gen.name else ""
+    if not 0 <= gen.bus < n_bus:
+        raise ValueError(f"{at}.bus{named}: {gen.bus} is not in [0, {n_bus})")
+    if not (math.isfinite(gen.pmin_mw) and math.isfinite(gen.pmax_mw)):
+        raise ValueError(f"{at}{named}: limits ({gen.pmin_mw}, {gen.pmax_mw}) must be finite")
+    if gen.pmin_mw > gen.pmax_mw:
+        raise ValueError(f"{at}{named}: pmin_mw {gen.pmin_mw} exceeds pmax_mw {gen.pmax_mw}")
+    if not gen.cost_a >= 0.0:
+        raise ValueError(f"{at}.cost_a{named}: {gen.cost_a} must be ≥ 0 (convex cost)")
+    for field_name in ("cost_b", "cost_c"):
+        value = getattr(gen, field_name)
+        if not math.isfinite(value):
+            raise ValueError(f"{at}.{field_name}{named}: {value} must be finite")
 
 
 def _frozen(a: NDArray) -> NDArray:
@@ -249,8 +293,9 @@ def ptdf(network: Network, slack: int | None = None) -> NDArray[np.float64]:
     Raises
     ------
     ValueError
-        If the network is not connected (the reduced susceptance matrix is
-        singular).
+        If the network is not connected, naming the buses of each island
+        apart from the slack's, or if its reduced susceptance matrix is
+        singular.
     """
     ref = network.slack if slack is None else int(slack)
     n, m = network.n_buses, network.n_lines
@@ -264,12 +309,48 @@ def ptdf(network: Network, slack: int | None = None) -> NDArray[np.float64]:
     susceptance = incidence.T @ (b[:, None] * incidence)
     keep = np.flatnonzero(np.arange(n) != ref)
     reduced = susceptance[np.ix_(keep, keep)]
+    islands = [c for c in connected_components(network) if ref not in c]
+    if islands:
+        named = "; ".join(", ".join(repr(network.buses[k]) for k in c) for c in islands)
+        raise ValueError(
+            f"ptdf: the network is not connected: {len(islands)} island(s) without the slack "
+            f"bus {network.buses[ref]!r}: {named}"
+        )
     if n > 1 and np.linalg.matrix_rank(reduced) < n - 1:
-        raise ValueError("ptdf: the network is not connected (singular susceptance matrix)")
+        raise ValueError("ptdf: the susceptance matrix is singular (reactances cancel out)")
     out = np.zeros((m, n))
     if n > 1:
         out[:, keep] = (b[:, None] * incidence[:, keep]) @ np.linalg.inv(reduced)
     return out
+
+
+def connected_components(network: Network) -> list[list[int]]:
+    """The network's islands: bus indices joined by lines, each list sorted.
+
+    Parameters
+    ----------
+    network
+        The network.
+
+    Returns
+    -------
+    list of list of int
+        One list per connected component, ordered by their smallest bus.
+    """
+    parent = list(range(network.n_buses))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for f, t in zip(network.line_from.tolist(), network.line_to.tolist(), strict=True):
+        parent[root(f)] = root(t)
+    groups: dict[int, list[int]] = {}
+    for k in range(network.n_buses):
+        groups.setdefault(root(k), []).append(k)
+    return sorted(groups.values())
 
 
 # ---------------------------------------------------------------------------
@@ -403,7 +484,8 @@ def redraw_costs_by_fuel(
     §5.1 uses oil a ∈ [0.0059, 0.0342] $/MW²h, b = 19.98 $/MWh; biomass
     a ∈ [0.001, 0.002], b ∈ [28.45, 52.65]; solar and wind at zero cost.
     Draws are made in generator order, a then b per unit, so one seed gives
-    one set of costs.
+    one set of costs. The drawn cost is the paper's ``a·p² + b·p``: a constant
+    cost ``cost_c`` read from the case is set to zero.
 
     Parameters
     ----------
@@ -428,10 +510,10 @@ def redraw_costs_by_fuel(
     for k, g in enumerate(network.generators):
         if g.fuel not in ranges:
             raise ValueError(
-                f"redraw_costs_by_fuel: generator {k} ({g.name or g.bus}) has fuel {g.fuel!r} "
-                f"with no cost range; known fuels: {sorted(ranges)}"
+                f"redraw_costs_by_fuel: network.generators[{k}] ({g.name or g.bus}) has fuel "
+                f"{g.fuel!r} with no cost range; known fuels: {sorted(ranges)}"
             )
         r = ranges[g.fuel]
         a_new.append(float(rng.uniform(*r.a)))
         b_new.append(float(rng.uniform(*r.b)))
-    return network.with_costs(a_new, b_new)
+    return network.with_costs(a_new, b_new, [0.0] * network.n_generators)

@@ -253,8 +253,8 @@ def test_rebuilding_the_pyomo_model_gives_the_same_lmps():
 
 
 def test_re_solving_one_dispatch_matches_fresh_dispatches():
-    # The fast path keeps lazily added line rows between steps; their bounds
-    # must follow each new demand.
+    # The fast path adds line rows lazily and drops them before the next step;
+    # a re-solve must price as a fresh dispatch does.
     net = congested_hawaii40() if HAWAII40.is_file() else pjm5bus_quadratic()
     rng = np.random.default_rng(9)
     demands = [net.nominal_demand_mw * rng.uniform(0.5, 1.3, net.n_buses) for _ in range(6)]
