@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 
-def counted(minimum: int, reason: str = "") -> Callable[[str], int]:
-    """An argparse type: an integer ≥ ``minimum``; ``reason`` is added to the message."""
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, status 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: MESSAGE (PROG --help lists the options)`` and exit with status 2."""
+        print(f"{self.prog}: {message} ({self.prog} --help lists the options)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def counted(minimum: int, reason: str = "", maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer ≥ ``minimum`` (and ≤ ``maximum`` when given).
+
+    ``reason`` is added to the message of a value below ``minimum``.
+    """
 
     def parse(text: str) -> int:
         try:
@@ -17,6 +31,8 @@ def counted(minimum: int, reason: str = "") -> Callable[[str], int]:
         if value < minimum:
             why = f" ({reason})" if reason else ""
             raise argparse.ArgumentTypeError(f"{value}: must be ≥ {minimum}{why}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value}: must be ≤ {maximum}")
         return value
 
     return parse

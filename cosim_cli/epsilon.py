@@ -154,10 +154,10 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     scenario = loaded.scenario
     sizes_text = args.sizes if args.sizes is not None else DEFAULT_SIZES
     sizes = _parse_counts(sizes_text)
-    if not sizes or len(set(sizes)) != len(sizes) or args.reps < 2:
+    if not sizes or len(set(sizes)) != len(sizes):  # --reps ≥ 2 is the parser's rule
         print(
-            f"sizes: {sizes_text!r} and --reps {args.reps}: need distinct sizes ≥ 1 "
-            "and at least 2 reps",
+            f"cosim epsilon: --sizes {sizes_text!r}: need distinct sizes ≥ 1, comma-separated "
+            "(e.g. 2,20,200)",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT

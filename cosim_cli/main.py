@@ -15,6 +15,7 @@ import sys
 import threading
 import tomllib
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import matplotlib
@@ -25,19 +26,27 @@ from cosim.io import figures
 from cosim.io.cache import cached_equilibrium
 from cosim.io.results import OutputDirectoryError, atomic_directory, manifest, write_json
 from cosim.progress import activity
-from cosim.scenario.game import LoadedScenario, ScenarioError, load_scenario
+from cosim.scenario.game import (
+    MAX_DAYS,
+    MAX_SIMULATED_PER_CLUSTER,
+    LoadedScenario,
+    ScenarioError,
+    load_scenario,
+)
 from cosim.scenario.wholesale import load_wholesale_scenario
 from cosim.sim.simulation import simulate_and_save
 from cosim.studies.epsilon import StudyMismatchError
 from cosim.studies.modes import mode_table
-from cosim_cli.arguments import counted
+from cosim_cli.arguments import OneLineParser, counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
+from cosim_cli.limits import check_limits
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     EXIT_TERMINATED,
+    EXIT_WORKER_DIED,
     add_out_arguments,
     add_quiet_argument,
     emit,
@@ -253,7 +262,7 @@ def _wholesale_summary(result: EquilibriumResult) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cosim`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cosim",
         description="Graphon mean-field games and co-simulation of residential prosumer clusters.",
     )
@@ -291,9 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "simulate":
             p.add_argument(
-                "--households-per-cluster", type=counted(1), help="override the scenario's"
+                "--households-per-cluster",
+                type=counted(1, maximum=MAX_SIMULATED_PER_CLUSTER),
+                help="override the scenario's",
             )
-            p.add_argument("--days", type=counted(1), help="days to simulate")
+            p.add_argument("--days", type=counted(1, maximum=MAX_DAYS), help="days to simulate")
             p.add_argument(
                 "--seed", type=counted(0), help="seed of the simulation (default: scenario's)"
             )
@@ -346,6 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_TERMINATED if name == "SIGTERM" else EXIT_INTERRUPTED
+    except BrokenProcessPool:
+        print(
+            f"cosim {args.command}: a worker process died abruptly (killed by the system, "
+            "e.g. out of memory); finished replications are kept: the same command resumes",
+            file=sys.stderr,
+        )
+        return EXIT_WORKER_DIED
     except OutputDirectoryError as exc:
         print(f"cosim {args.command}: --out {exc}", file=sys.stderr)
     except StudyMismatchError as exc:
@@ -372,6 +390,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
             return EXIT_OK
         loaded = load_scenario(args.scenario)
+        check_limits(args, loaded)  # memory and time, before any work
     except ScenarioError as exc:
         return report_invalid(args, exc)
     return args.handler(args, loaded)

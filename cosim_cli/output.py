@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
-from cosim.io.results import check_output_directory
+from cosim.io.results import OutputDirectoryError, check_output_directory
 from cosim.progress import activity, bar
 from cosim.scenario.game import ScenarioError
 from market.pricing import Mode
@@ -26,6 +28,8 @@ EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
 #: A bad scenario or option: nothing was computed or written.
 EXIT_BAD_INPUT = 2
+#: A worker process died (killed by the system, e.g. for memory); finished work is kept.
+EXIT_WORKER_DIED = 3
 #: Interrupted by Ctrl-C (SIGINT), as a shell reports it (128 + 2).
 EXIT_INTERRUPTED = 130
 #: Ended by SIGTERM (128 + 15).
@@ -59,8 +63,9 @@ def emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
 def report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
     """Print every violation of an invalid scenario, one line each; return :data:`EXIT_BAD_INPUT`.
 
-    Under ``--json`` standard output gets the violations as JSON and the lines
-    go to standard error.
+    The lines go to standard error, except for ``cosim validate`` without
+    ``--json``, whose report they are (standard output). Under ``--json``
+    standard output gets the violations as JSON.
     """
     if args.json:
         payload = {
@@ -72,7 +77,8 @@ def report_invalid(args: argparse.Namespace, exc: ScenarioError) -> int:
         }
         print_json(payload)
     for v in exc.violations:
-        print(v.format(exc.file), file=sys.stderr if args.json else sys.stdout)
+        report = args.command == "validate" and not args.json
+        print(v.format(exc.file), file=sys.stdout if report else sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -125,4 +131,22 @@ def result_directory(args: argparse.Namespace, default: str) -> Path:
     """
     out = Path(args.out or default)
     check_output_directory(out, overwrite=args.overwrite)
+    _check_writable(out)
     return out
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an ``--out`` whose parent this user cannot write, before any work starts.
+
+    The result is staged beside ``out`` and renamed into place, so what must be
+    writable is the nearest existing directory on the way to it; a probe
+    directory is made there and removed (permission bits alone do not tell:
+    a read-only file system refuses even root).
+    """
+    parent = out.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".cosim-probe-", dir=parent))
+    except OSError as err:
+        raise OutputDirectoryError(f"{out}: cannot be written ({err.strerror}: {parent})") from None

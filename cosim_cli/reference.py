@@ -118,7 +118,10 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
         "line per violation and exits with status 2), writes its results atomically into",
         "`--out`, and prints a machine-readable summary on standard output with `--json`.",
         "Exit status: 0 success, 1 a fixed point that did not converge (or a failed",
-        "experiment), 2 bad input.",
+        "experiment), 2 bad input, 3 a worker process died (e.g. killed for memory; finished",
+        "replications are kept and the same command resumes), 130 Ctrl-C, 143 SIGTERM.",
+        "Progress goes to standard error (whole lines when it is not a terminal); `--quiet`",
+        "silences it.",
         "",
     ]
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

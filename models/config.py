@@ -19,10 +19,10 @@ import re
 from pathlib import Path, PurePath
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from market.pricing import PriceConfig
-from market.schema import ClusterValue, CountOrList, Frozen, UniformRange
+from market.schema import LIST, SCALAR, ClusterValue, Frozen, UniformRange, shape_of
 
 #: Environment variable naming the user's data directory: files a scenario needs that the
 #: repository may not ship (Hawaii40), written ``"$COSIM_DATA_DIR/hawaii40.m"`` (docs/data.md).
@@ -59,6 +59,21 @@ Efficiency = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 Hour = Annotated[float, Field(ge=0, le=24, allow_inf_nan=False)]
 #: ``[start, end]`` hours of day.
 Window = Annotated[list[Hour], Field(min_length=2, max_length=2)]
+
+#: Most households one cluster may hold. The mean-field game reads only the clusters'
+#: shares, so a count is a weight as much as a population: 10⁹ is beyond any real cluster
+#: (a feeder serves 10²–10⁴ households, the world about 2·10⁹) and keeps every count the
+#: code derives from it exact in int64 and float64 — the whole population (≤ 10⁴ clusters ×
+#: 10⁹ = 10¹³ < 2⁵³) and its household-days over the longest simulation (< 4·10¹⁶ < 2⁶³).
+#: Whether a simulation of that many fits the machine is checked before a command runs
+#: (:mod:`cosim.scenario.limits`).
+MAX_HOUSEHOLDS = 1_000_000_000
+HouseholdCount = Annotated[int, Field(le=MAX_HOUSEHOLDS)]
+#: Households per cluster: one count for every cluster, or one per cluster.
+HouseholdCounts = Annotated[
+    Annotated[HouseholdCount, Tag(SCALAR)] | Annotated[list[HouseholdCount], Tag(LIST)],
+    Discriminator(shape_of),
+]
 
 
 class TimeConfig(Frozen):
@@ -226,8 +241,10 @@ class ClustersConfig(Frozen):
     """The cluster-of-clusters (seed 000 §3.1)."""
 
     count: int = Field(100, ge=1, le=10_000, description="Number of clusters M.")
-    households: CountOrList = Field(
-        200, description="Households per cluster N_p (one value or one per cluster)."
+    households: HouseholdCounts = Field(
+        200,
+        description="Households per cluster N_p (one value or one per cluster), at most 10⁹ "
+        "each; the mean-field game uses their shares, the simulation simulates them.",
     )
     alpha: NonNegFloat = Field(2.0, description="Graphon decay α in W = exp(−α e), eq. (14).")
     distances: DistanceConfig = Field(default_factory=DistanceConfig)

@@ -11,6 +11,7 @@ all; the command line prints them and exits with status 2.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from models.config import GameConfig, PositiveFloat
 from models.validation import MAX_STEPS, game_violations, time_violations
 
 __all__ = [
+    "MAX_DAYS",
+    "MAX_SIMULATED_PER_CLUSTER",
     "MAX_STEPS",
     "LoadedScenario",
     "Scenario",
@@ -54,21 +57,34 @@ class ScenarioInfo(Frozen):
     description: str = Field("", description="One paragraph on what the scenario studies.")
 
 
+#: Longest simulation: ten years of days (and the most ``cosim simulate --days`` takes).
+MAX_DAYS = 3650
+#: Most households per cluster a simulation may override ``clusters.households`` with
+#: (and the most ``cosim simulate --households-per-cluster`` takes).
+MAX_SIMULATED_PER_CLUSTER = 10_000_000
+
+
 class SimulationConfig(Frozen):
     """The finite-N co-simulation (SPEC §5)."""
 
     mode: Literal["standalone", "rpc", "coc"] = Field(
         "coc", description="Trading mode whose law the households apply and whose prices settle."
     )
-    days: int = Field(1, ge=1, le=3650, description="Days simulated.")
+    days: int = Field(1, ge=1, le=MAX_DAYS, description="Days simulated.")
     households_per_cluster: int | None = Field(
-        None, ge=1, le=10_000_000, description="Override of clusters.households for the simulation."
+        None,
+        ge=1,
+        le=MAX_SIMULATED_PER_CLUSTER,
+        description="Override of clusters.households for the simulation.",
     )
     record_households: int = Field(
         2, ge=0, le=1000, description="Households per cluster whose trajectories are recorded."
     )
     market_interval_h: PositiveFloat = Field(
-        1.0, description="Market interval [h]; a multiple of time.dt_h."
+        1.0,
+        description="Interval of the simulation's market table, the population's net demand "
+        "per interval [h]; a multiple of time.dt_h. Prices, LMPs included, clear every "
+        "control step.",
     )
 
 
@@ -139,8 +155,10 @@ def consistency_violations(s: Scenario, base_dir: Path | None) -> list[Violation
     out = game_violations(s, base_dir)
     interval = s.simulation.market_interval_h
     ratio = interval / s.time.dt_h
-    # the interval rule only makes sense on a valid control grid
-    if not time_violations(s.time) and (abs(ratio - round(ratio)) > 1e-9 or ratio < 1):
+    # the interval rule only makes sense on a valid control grid; a ratio that overflowed
+    # (a huge interval over a small step) is no whole number of steps either
+    off_grid = not math.isfinite(ratio) or abs(ratio - round(ratio)) > 1e-9 or ratio < 1
+    if not time_violations(s.time) and off_grid:
         rule = f"must be a multiple of time.dt_h ({s.time.dt_h})"
         out.append(Violation("simulation.market_interval_h", interval, rule))
     return out

@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -358,6 +358,9 @@ NUMERIC_FIELDS = (
     "clusters.count",
     "solver.soe_points",
     "prices.grid_price",
+    "clusters.households",
+    "simulation.days",
+    "simulation.market_interval_h",
 )
 #: anything a TOML file can put where a number is expected
 toml_values = st.one_of(
@@ -373,28 +376,16 @@ toml_values = st.one_of(
 )
 
 
-def _as_float(value: object) -> float | None:
-    if isinstance(value, bool | int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _hits_step_overflow(data: dict) -> bool:
-    """``horizon_h / dt_h`` overflows to inf: a known crash, see ``test_step_count_overflow``."""
-    time = data.get("time", {})
-    dt, horizon = _as_float(time.get("dt_h", 0.25)), _as_float(time.get("horizon_h", 24.0))
-    if dt is None or horizon is None or not (0 < dt < math.inf and 0 < horizon < math.inf):
-        return False
-    return not math.isfinite(horizon / dt)
-
-
-@settings(max_examples=300, deadline=None, database=None)
+# Derandomised: the same examples every run, so `make test` cannot fail one run in many on
+# an input the others never drew; the inputs that once crashed the validator (a ratio of
+# floats overflowing to inf, then rounded) are examples that always run.
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
 @given(st.dictionaries(st.sampled_from(NUMERIC_FIELDS), toml_values, min_size=1))
+@example({"time.dt_h": 5e-324})
+@example({"time.dt_h": 1e-310, "time.horizon_h": 24.0})
+@example({"time.horizon_h": 1e308})
+@example({"simulation.market_interval_h": 1e308})
+@example({"clusters.households": 2**63 - 1})
 def test_random_numbers_validate_or_name_real_fields(values: dict[str, object]):
     # a [household.ess] table must be complete (its fields have no per-field defaults)
     data: dict = {"clusters": {"count": 3, "households": 10}, "household": {"ess": dict(_ESS)}}
@@ -404,7 +395,6 @@ def test_random_numbers_validate_or_name_real_fields(values: dict[str, object]):
         for table in tables:
             node = node.setdefault(table, {})
         node[key] = value
-    assume(not _hits_step_overflow(data))
     try:
         parse_scenario(data, "F")
     except ScenarioError as exc:
@@ -415,7 +405,7 @@ def test_random_numbers_validate_or_name_real_fields(values: dict[str, object]):
             assert str(exc).count("\n") == len(exc.violations) - 1
 
 
-# --------------------------------------------------------------------------- known bugs
+# --------------------------------------------------------------------------- former bugs
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,8 @@ def scenario(tmp_path) -> Path:
 
 @pytest.fixture
 def epsilon_args(tmp_path) -> Callable[..., list[str]]:
-    """``cosim epsilon`` arguments with ``--out``, ``--work`` and ``--cache`` in ``tmp_path``."""
+    """``cosim epsilon`` arguments with ``--out``, ``--work`` and ``--cache`` in ``tmp_path``,
+    and ``--quiet`` (stderr holds only what the command reports)."""
 
     def args(scenario: Path, *options: str) -> list[str]:
         return [
@@ -45,6 +46,7 @@ def epsilon_args(tmp_path) -> Callable[..., list[str]]:
             str(tmp_path / "work"),
             "--cache",
             str(tmp_path / "cache"),
+            "--quiet",
             *options,
         ]
 

@@ -46,6 +46,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _wait_for(condition, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -89,3 +96,30 @@ def test_a_signal_ends_the_study_and_its_workers(scenario, epsilon_args, tmp_pat
     last = err.strip().splitlines()[-1]
     assert last.startswith("cosim epsilon: interrupted ("), err
     assert not list(tmp_path.glob(".out.partial-*")) and not (tmp_path / "out").exists()
+
+
+def test_a_worker_killed_by_the_system_ends_the_study_in_one_line(scenario, epsilon_args, tmp_path):
+    """As the kernel's out-of-memory killer would: one worker SIGKILLed, the driver says so in
+    one line (status 3), stops the other worker, and keeps the finished replications."""
+    args = epsilon_args(scenario, "--sizes", "20", "--reps", "2000", "--workers", "2")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "cosim_cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    try:
+        work = tmp_path / "work"
+        started = _wait_for(lambda: any(work.rglob("rep-*.parquet")), 120)
+        workers = _children(driver.pid)
+        assert started and len(workers) >= 2, (workers, driver.poll())
+        pool = [w for w in workers if b"resource_tracker" not in _cmdline(w)]
+        os.kill(pool[0], signal.SIGKILL)
+        _, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 3, err
+    assert "Traceback" not in err, err
+    assert "a worker process died abruptly" in err.strip().splitlines()[-1]
+    assert _wait_for(lambda: not any(_alive(w) for w in workers), 10), "a worker outlived it"
+    assert any(work.rglob("rep-*.parquet"))

@@ -87,8 +87,9 @@ def test_invalid_scenario_exits_2_and_writes_nothing(tmp_path, capsys):
     bad = bad.replace("[network]", '[network]\nfile = "missing.m"')
     out = tmp_path / "res"
     code = main(["wholesale", str(write(tmp_path, bad)), "--out", str(out)])
-    lines = capsys.readouterr().out.splitlines()
-    assert code == 2 and not out.exists()
+    printed = capsys.readouterr()
+    lines = printed.err.splitlines()  # errors go to stderr (validate's report to stdout)
+    assert code == 2 and not out.exists() and printed.out == ""
     assert any(": learning.belief_rate: 0.0: " in line for line in lines)
     code = main(
         [
@@ -98,7 +99,7 @@ def test_invalid_scenario_exits_2_and_writes_nothing(tmp_path, capsys):
             str(out),
         ]
     )
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().err.splitlines()
     assert code == 2 and any(": network.file: 'missing.m': file not found" in ln for ln in lines)
 
 

@@ -1,0 +1,113 @@
+"""Limits checked before a command starts: its memory against the machine's, its time noted.
+
+Every command that solves or simulates prices its run from the scenario and
+its options (:mod:`cosim.scenario.limits`) right after the scenario is
+loaded, before any game is built or file written. A part that cannot fit in
+memory is a violation like any other of the scenario — one line naming the
+field or option that drives it, its value, the estimate and the memory there
+is, exit status 2 — and ``cosim validate`` reports what ``cosim run`` would
+need. A run estimated to take longer than ten minutes gets one note on
+standard error (not under ``--quiet``); time is never refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from cosim.scenario.game import LoadedScenario, Scenario, ScenarioError
+from cosim.scenario.limits import (
+    MEMORY_VARIABLE,
+    Cost,
+    limit_violations,
+    memory_limit,
+    simulation_cost,
+    solve_cost,
+    time_note,
+)
+from cosim_cli.epsilon import DEFAULT_SIZES
+from market.schema import Violation
+
+#: Equilibria each command solves (``validate`` checks what ``run`` would do).
+SOLVES = {"validate": 3, "solve": 1, "compare-modes": 3, "simulate": 1, "run": 3, "epsilon": 1}
+#: Commands that simulate the finite population as the scenario says.
+SIMULATING = ("validate", "simulate", "run")
+
+
+def check_limits(args: argparse.Namespace, loaded: LoadedScenario) -> None:
+    """Refuse a run that cannot fit in memory; note on stderr one that will take long.
+
+    Raises
+    ------
+    ScenarioError
+        One violation per part of the run that cannot fit, naming the field or
+        option that drives it (reported as an invalid scenario is: exit 2).
+    """
+    file = args.scenario
+    try:
+        limit = memory_limit()
+    except ValueError as err:
+        violation = Violation(MEMORY_VARIABLE, os.environ.get(MEMORY_VARIABLE), str(err))
+        raise ScenarioError(file, [violation]) from None
+    costs = run_costs(args, loaded.scenario)
+    problems = limit_violations(costs, limit)
+    if problems:
+        raise ScenarioError(file, problems)
+    note = time_note(costs)
+    if note is not None and not getattr(args, "quiet", False):
+        whose = "cosim run" if args.command == "validate" else "this"
+        print(f"cosim {args.command}: note: {whose} will take {note}", file=sys.stderr)
+
+
+def run_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:
+    """The parts of the run ``args.command`` makes of ``scenario``, with their costs."""
+    command = args.command
+    if command == "epsilon":
+        return _epsilon_costs(args, scenario)
+    costs = [solve_cost(scenario, SOLVES.get(command, 1))]
+    if command in SIMULATING:
+        sim = scenario.simulation
+        households_path, households = "clusters.households", scenario.clusters.households
+        if getattr(args, "households_per_cluster", None):
+            households_path, households = "--households-per-cluster", args.households_per_cluster
+        elif sim.households_per_cluster is not None:
+            households_path = "simulation.households_per_cluster"
+            households = sim.households_per_cluster
+        days_path, days = "simulation.days", sim.days
+        if getattr(args, "days", None):
+            days_path, days = "--days", args.days
+        reference = bool(getattr(args, "reference_path", False))
+        costs.append(
+            simulation_cost(scenario, households, days, reference, households_path, days_path)
+        )
+    return costs
+
+
+def _epsilon_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:
+    """The law's solve (the largest ``--clusters``), and one replication per worker.
+
+    A replication of the largest size is priced as a one-day simulation — the
+    least a replication holds; its time, and the number of replications, are
+    the study's own (the note gives the solve's alone).
+    """
+    clusters = _counts(args.clusters)
+    sizes = _counts(args.sizes if args.sizes is not None else DEFAULT_SIZES)
+    m = max(clusters) if clusters else scenario.clusters.count
+    path = "--clusters" if clusters else "clusters.count"
+    costs = [solve_cost(scenario, 1, m, path)]
+    if sizes:
+        population = simulation_cost(scenario, [max(sizes)] * m, 1, copies=args.workers)
+        what = "a replication" if args.workers == 1 else f"{args.workers} replications at once"
+        costs.append(Cost(what, "--sizes", max(sizes), population.bytes, 0.0, population.sizes))
+    return costs
+
+
+def _counts(text: str | None) -> list[int]:
+    """The positive integers of a comma-separated option; ``[]`` when it has none or is not one
+    (the command itself says what is wrong with it)."""
+    try:
+        values = [int(part) for part in (text or "").split(",") if part.strip()]
+    except ValueError:
+        return []
+    return [v for v in values if v >= 1]
