@@ -227,6 +227,9 @@ def _watch_parent(driver: int) -> None:  # pragma: no cover - not Linux
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
     """Stop ``pool`` now: pending tasks cancelled, running ones killed with their workers."""
     processes = list(getattr(pool, "_processes", None) or {})  # pid → process (Python ≤ 3.13)
+    queue = getattr(pool, "_call_queue", None)
+    if queue is not None:  # its feeder may be blocked writing a task to a worker about to die:
+        queue.cancel_join_thread()  # then neither the pool's clean-up nor the exit waits for it
     pool.shutdown(wait=False, cancel_futures=True)
     for pid in processes:
         with contextlib.suppress(ProcessLookupError):

@@ -87,6 +87,7 @@ def test_a_signal_ends_the_study_and_its_workers(scenario, epsilon_args, tmp_pat
     finally:
         if driver.poll() is None:
             driver.kill()
+            driver.communicate()
     assert driver.returncode == status, err
     assert _wait_for(lambda: not any(_alive(w) for w in workers), 10), "a worker outlived it"
     assert any(work.rglob("rep-*.parquet")), "finished replications are kept"
@@ -118,6 +119,7 @@ def test_a_worker_killed_by_the_system_ends_the_study_in_one_line(scenario, epsi
     finally:
         if driver.poll() is None:
             driver.kill()
+            driver.communicate()
     assert driver.returncode == 3, err
     assert "Traceback" not in err, err
     assert "a worker process died abruptly" in err.strip().splitlines()[-1]
