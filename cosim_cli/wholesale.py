@@ -35,7 +35,7 @@ def _lines(summary: dict) -> list[str]:
         f"({summary['seconds']:.1f} s)"
     ]
     means = summary["mean_over_seeds"]
-    out.append(f"{'mean over seeds':<34}" + "".join(f"{run:>18}" for run in means))
+    out.append(f"{'mean over seeds':<38}" + "".join(f"{run:>18}" for run in means))
     for key in (
         "imv_last_days",
         "ex_post_cost_last_days",
@@ -43,8 +43,16 @@ def _lines(summary: dict) -> list[str]:
         "day_change_first",
         "day_change_last",
         "mean_hub_price",
+        "scarcity_steps",
+        "shed_mwh",
+        "scarcity_cost_share",
+        "imv_last_days_excl_scarcity",
+        "ex_post_cost_last_days_excl_scarcity",
+        "ex_post_cost_total_excl_scarcity",
     ):
-        out.append(f"{key:<34}" + "".join(f"{means[run][key]:>18.4g}" for run in means))
+        if key in means["without_storage"]:
+            out.append(f"{key:<38}" + "".join(f"{means[run][key]:>18.4g}" for run in means))
+    out += _scarcity_lines(summary)
     if "learners" in summary:
         ln = summary["learners"]
         out.append(
@@ -52,6 +60,34 @@ def _lines(summary: dict) -> list[str]:
             f"({100 * ln['rl_share_of_optimum']:.1f} % of optimum)"
         )
         out += [f"  {k}: {'yes' if v else 'NO'}" for k, v in summary["checks"].items()]
+    return out
+
+
+def _scarcity_lines(summary: dict) -> list[str]:
+    """Per seed and run: scarcity steps, shed energy, cost share, and metrics without them."""
+    if "scarcity_steps" not in summary["mean_over_seeds"]["without_storage"]:
+        return []  # a result written before the scarcity figures
+    out = [
+        f"scarcity step: {summary['scarcity']['step']}",
+        "per seed (excl.: without the seed's scarcity steps of either run):",
+        f"{'seed':>4} {'run':<16}{'steps':>6}{'last d':>7}{'shed MWh':>10}{'cost %':>8}"
+        f"{'IMV last d':>11}{'excl.':>9}{'cost last d $':>15}{'excl.':>15}"
+        f"{'cost total $':>15}{'excl.':>15}",
+    ]
+    for seed in summary["per_seed"]:
+        for run in ("with_storage", "without_storage"):
+            if run not in seed:
+                continue
+            r = seed[run]
+            out.append(
+                f"{seed['seed_index']:>4} {run:<16}{r['scarcity_steps']:>6}"
+                f"{r['scarcity_steps_last_days']:>7}{r['shed_mwh']:>10.1f}"
+                f"{100 * r['scarcity_cost_share']:>8.2f}"
+                f"{r['imv_last_days']:>11.3f}{r['imv_last_days_excl_scarcity']:>9.3f}"
+                f"{r['ex_post_cost_last_days']:>15,.0f}"
+                f"{r['ex_post_cost_last_days_excl_scarcity']:>15,.0f}"
+                f"{r['ex_post_cost_total']:>15,.0f}{r['ex_post_cost_total_excl_scarcity']:>15,.0f}"
+            )
     return out
 
 

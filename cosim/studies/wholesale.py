@@ -35,7 +35,15 @@ from market.dispatch import DispatchOptions
 from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.matpower import load_matpower
-from market.metrics import ex_post_cost, imv, settling
+from market.metrics import (
+    SHED_TOLERANCE_MW,
+    VOLL_RELATIVE_TOLERANCE,
+    ex_post_cost,
+    imv,
+    scarcity_metrics,
+    scarcity_steps,
+    settling,
+)
 from market.network import Generator, Line, Network, pjm5bus, redraw_costs_by_fuel
 from market.storage import StorageModel
 from market.wholesale_config import WholesaleScenario
@@ -148,8 +156,21 @@ class Replication:
     """Policy values of the DP and RL learners on this run's final beliefs."""
 
 
-def summarise(record: MarketRecord, s: WholesaleScenario) -> dict[str, float]:
-    """IMV, ex-post cost and settling of one run."""
+def run_scarcity(record: MarketRecord, s: WholesaleScenario) -> np.ndarray:
+    """The run's scarcity steps (:func:`market.metrics.scarcity_steps`): a mask per step."""
+    return scarcity_steps(record.lmp, record.shed_mw, s.dispatch.value_of_lost_load)
+
+
+def summarise(
+    record: MarketRecord, s: WholesaleScenario, exclude: np.ndarray | None = None
+) -> dict[str, float]:
+    """IMV, ex-post cost and settling of one run, with and without scarcity steps.
+
+    ``exclude`` (a mask per step) is what the ``*_excl_scarcity`` figures
+    leave out: by default the run's own scarcity steps; :func:`run_replication`
+    passes those of either run of the seed, so that both runs lose the same
+    steps and stay paired.
+    """
     slots, dt = s.slots, s.time.step_h
     last = s.metrics.last_days * slots
     cost = ex_post_cost(record.bids_mw, record.lmp, dt)
@@ -163,8 +184,17 @@ def summarise(record: MarketRecord, s: WholesaleScenario) -> dict[str, float]:
         "day_change_first": first,
         "day_change_last": final,
         "mean_hub_price": float(record.hub_price.mean()),
-        "steps_with_shedding": int(np.sum(record.shed_mw > 1e-6)),
+        "steps_with_shedding": int(np.sum(record.shed_mw > SHED_TOLERANCE_MW)),
         "curtailed_mwh": float(record.surplus_mw.sum() * dt),
+        **scarcity_metrics(
+            record.lmp,
+            record.hub_price,
+            record.shed_mw * dt,
+            cost,
+            own=run_scarcity(record, s),
+            exclude=exclude,
+            last=last,
+        ),
     }
 
 
@@ -251,13 +281,15 @@ def run_replication(
         return run.state.record, algo
 
     rep = Replication(seed_index, network, None, play(False)[0])
-    rep.summary["without_storage"] = summarise(rep.without_storage, s)
+    scarce = run_scarcity(rep.without_storage, s)
     if storage:
         record, algo = play(True)
         rep.with_storage = record
-        rep.summary["with_storage"] = summarise(record, s)
+        scarce = scarce | run_scarcity(record, s)
+        rep.summary["with_storage"] = summarise(record, s, scarce)
         trained = algo.learner if isinstance(algo.learner, QLearner) else None
         rep.learners = compare_learners(s, model, record.belief[-1], rng, trained)
+    rep.summary = {"without_storage": summarise(rep.without_storage, s, scarce), **rep.summary}
     return rep
 
 
@@ -278,9 +310,11 @@ class ExperimentResult:
         dict of str to pandas.DataFrame
             ``"steps"``: per replication, run and step — hub price, capacity
             factors, shed and curtailed power, generation and ex-post cost,
-            storage power; ``"lmp"``: per replication, run, step and bus — LMP
-            and bid; ``"replications"``: one summary row per replication and
-            run (IMV, ex-post cost, settling, learners' policy values);
+            whether it is a scarcity step, storage power; ``"lmp"``: per
+            replication, run, step and bus — LMP and bid; ``"replications"``:
+            one summary row per replication and run (IMV, ex-post cost,
+            settling, scarcity steps and the metrics without them, learners'
+            policy values);
             ``"aggregators"`` (runs with storage only): per step and
             aggregator — SoE, action, storage power and the belief in play.
         """
@@ -399,6 +433,7 @@ class ExperimentResult:
             "seeds": len(reps),
             "step_h": self.scenario.time.step_h,
             "seconds": round(self.seconds, 2),
+            "scarcity": scarcity_definition(self.scenario),
             "mean_over_seeds": {run: {k: mean(run, k) for k in keys} for run in runs},
             "per_seed": [
                 {"seed_index": r.seed_index, **{run: r.summary[run] for run in runs}} for r in reps
@@ -427,6 +462,24 @@ class ExperimentResult:
                 "dp_at_least_rl": out["learners"]["dp_value"] >= out["learners"]["rl_value"],
             }
         return out
+
+
+def scarcity_definition(s: WholesaleScenario) -> dict[str, float | str]:
+    """What the summary's scarcity figures count and leave out, in words and numbers."""
+    voll = s.dispatch.value_of_lost_load
+    return {
+        "step": (
+            f"shed > {SHED_TOLERANCE_MW:g} MW (all buses) or some bus's LMP ≥ "
+            f"{voll * (1 - VOLL_RELATIVE_TOLERANCE):g} $/MWh "
+            f"(VOLL · (1 − {VOLL_RELATIVE_TOLERANCE:g}))"
+        ),
+        "excluded": (
+            "*_excl_scarcity: steps that are scarcity steps in either run of the seed, in both "
+            "runs; IMV drops every increment touching one"
+        ),
+        "value_of_lost_load": voll,
+        "shed_tolerance_mw": SHED_TOLERANCE_MW,
+    }
 
 
 def run_experiment(
@@ -478,6 +531,7 @@ def result_tables(result: ExperimentResult) -> dict[str, pd.DataFrame]:
                         "curtailed_mw": rec.surplus_mw,
                         "generation_cost": rec.generation_cost,
                         "ex_post_cost": ex_post_cost(rec.bids_mw, rec.lmp, dt),
+                        "scarcity": run_scarcity(rec, s),
                         "storage_mw": rec.storage_mw.sum(axis=1),
                     }
                 )

@@ -27,20 +27,7 @@ from models.checksums import CHECKSUMS, DamagedFileError, write_text_checked
 from models.config import GameConfig
 from models.equilibrium import EquilibriumResult, solve_equilibrium
 from models.game import build_game
-
-#: Two clusters, hourly steps: solved in about a second.
-SMALL = """seed = 3
-[scenario]
-name = "small"
-[time]
-dt_h = 1.0
-[clusters]
-count = 2
-households = 10
-distances = { kind = "line" }
-[solver]
-soe_points = 41
-"""
+from tests.cosim_cli.conftest import SMALL  # two clusters, hourly steps: solved in a second
 
 
 def truncate(path: Path) -> None:

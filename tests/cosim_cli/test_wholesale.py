@@ -30,6 +30,19 @@ settle_days = 1
 """
 
 
+SCARCITY_KEYS = (
+    "scarcity_steps",
+    "scarcity_steps_last_days",
+    "shed_mwh",
+    "scarcity_cost_share",
+    "steps_excluded",
+    "imv_last_days_excl_scarcity",
+    "imv_hub_last_days_excl_scarcity",
+    "ex_post_cost_last_days_excl_scarcity",
+    "ex_post_cost_total_excl_scarcity",
+)
+
+
 def write(tmp_path: Path, text: str, name: str = "ws.toml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -59,6 +72,14 @@ def test_small_run_writes_tables_figures_and_manifest(tmp_path, capsys):
     assert manifest["scenario_name"] == "pjm-small" and manifest["network_file"] is None
     steps = pd.read_parquet(out / "steps.parquet")
     assert len(steps) == 2 * 3 * 12  # two runs × days × slots
+    # the scarcity figures: defined, per seed and run, in the means and the replications table
+    assert "LMP ≥ 9999.99 $/MWh" in summary["scarcity"]["step"]
+    replications = pd.read_parquet(out / "replications.parquet")
+    for run in ("with_storage", "without_storage"):
+        seed = summary["per_seed"][0][run]
+        assert set(SCARCITY_KEYS) <= set(seed) <= set(summary["mean_over_seeds"][run])
+        assert set(SCARCITY_KEYS) <= set(replications.columns)
+        assert seed["scarcity_steps"] == steps.loc[steps["run"] == run, "scarcity"].sum()
 
 
 def test_same_seed_same_numbers_and_no_storage_run(tmp_path, capsys):
@@ -72,6 +93,40 @@ def test_same_seed_same_numbers_and_no_storage_run(tmp_path, capsys):
     assert code == 0 and set(c["mean_over_seeds"]) == {"without_storage"}
     assert c["mean_over_seeds"]["without_storage"] == a["mean_over_seeds"]["without_storage"]
     assert "checks" not in c
+
+
+def test_scarcity_steps_are_counted_and_left_out(tmp_path, capsys):
+    """A value of lost load of 35 $/MWh (below Sundance's 40) makes PJM 5-bus shed load."""
+    scenario = str(write(tmp_path, SMALL + "[dispatch]\nvalue_of_lost_load = 35.0\n"))
+    out = tmp_path / "res"
+    code, summary = run_json(capsys, scenario, "--out", str(out), "--days", "2")
+    assert code == 0
+    steps = pd.read_parquet(out / "steps.parquet")
+    paired = steps.groupby("step")["scarcity"].any()  # a scarcity step of either run
+    assert paired.any()
+    for run in ("with_storage", "without_storage"):
+        r = summary["per_seed"][0][run]
+        mine = steps[steps["run"] == run].set_index("step")
+        kept = mine["ex_post_cost"][~paired]
+        assert r["scarcity_steps"] == mine["scarcity"].sum() > 0
+        assert r["steps_excluded"] == paired.sum()
+        assert r["shed_mwh"] == pytest.approx(mine["shed_mw"].sum() * 2.0)
+        assert r["ex_post_cost_total_excl_scarcity"] == pytest.approx(kept.sum())
+        assert r["ex_post_cost_last_days_excl_scarcity"] == pytest.approx(
+            kept[kept.index >= 12].sum()
+        )
+        share = mine["ex_post_cost"][mine["scarcity"]].sum() / mine["ex_post_cost"].sum()
+        assert r["scarcity_cost_share"] == pytest.approx(share)
+    # the printed lines: the definition and one row per seed and run
+    assert main(["wholesale", scenario, "--out", str(tmp_path / "p"), "--days", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "scarcity step: shed > 1e-06 MW (all buses) or some bus's LMP ≥ 35 $/MWh" in printed
+    assert "ex_post_cost_total_excl_scarcity" in printed
+    rows = [ln.split() for ln in printed.splitlines() if ln.split()[:2] == ["0", "with_storage"]]
+    assert (
+        len(rows) == 1
+        and int(rows[0][2]) == summary["per_seed"][0]["with_storage"]["scarcity_steps"]
+    )
 
 
 def test_rl_learner_runs(tmp_path, capsys):
