@@ -123,7 +123,7 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parse_counts(text: str | None) -> list[int]:
+def parse_counts(text: str | None) -> list[int]:
     """Comma-separated positive integers; ``[]`` when any is not one."""
     try:
         values = [int(s) for s in (text or "").split(",") if s.strip()]
@@ -153,7 +153,7 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
     """
     scenario = loaded.scenario
     sizes_text = args.sizes if args.sizes is not None else DEFAULT_SIZES
-    sizes = _parse_counts(sizes_text)
+    sizes = parse_counts(sizes_text)
     if not sizes or len(set(sizes)) != len(sizes):  # --reps ≥ 2 is the parser's rule
         print(
             f"cosim epsilon: --sizes {sizes_text!r}: need distinct sizes ≥ 1, comma-separated "
@@ -222,7 +222,7 @@ def _scenarios_with_clusters(
     args: argparse.Namespace, loaded: LoadedScenario, sizes: list[int], sizes_text: str
 ) -> dict[int, Scenario] | None:
     """The scenario rebuilt for each ``--clusters`` count; ``None``, said why, when it cannot be."""
-    counts = _parse_counts(args.clusters)
+    counts = parse_counts(args.clusters)
     if not counts or len(set(counts)) != len(counts):
         print(f"--clusters {args.clusters!r}: need distinct cluster counts ≥ 1", file=sys.stderr)
         return None

@@ -26,7 +26,7 @@ from cosim.scenario.limits import (
     solve_cost,
     time_note,
 )
-from cosim_cli.epsilon import DEFAULT_SIZES
+from cosim_cli.epsilon import DEFAULT_SIZES, parse_counts
 from market.schema import Violation
 
 #: Equilibria each command solves (``validate`` checks what ``run`` would do).
@@ -91,8 +91,8 @@ def _epsilon_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:
     least a replication holds; its time, and the number of replications, are
     the study's own (the note gives the solve's alone).
     """
-    clusters = _counts(args.clusters)
-    sizes = _counts(args.sizes if args.sizes is not None else DEFAULT_SIZES)
+    clusters = parse_counts(args.clusters)
+    sizes = parse_counts(args.sizes if args.sizes is not None else DEFAULT_SIZES)
     m = max(clusters) if clusters else scenario.clusters.count
     path = "--clusters" if clusters else "clusters.count"
     costs = [solve_cost(scenario, 1, m, path)]
@@ -101,13 +101,3 @@ def _epsilon_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:
         what = "a replication" if args.workers == 1 else f"{args.workers} replications at once"
         costs.append(Cost(what, "--sizes", max(sizes), population.bytes, 0.0, population.sizes))
     return costs
-
-
-def _counts(text: str | None) -> list[int]:
-    """The positive integers of a comma-separated option; ``[]`` when it has none or is not one
-    (the command itself says what is wrong with it)."""
-    try:
-        values = [int(part) for part in (text or "").split(",") if part.strip()]
-    except ValueError:
-        return []
-    return [v for v in values if v >= 1]

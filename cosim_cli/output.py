@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from cosim.io.results import OutputDirectoryError, check_output_directory
+from cosim.io.results import check_output_directory
 from cosim.progress import activity, bar
 from cosim.scenario.game import ScenarioError
 from market.pricing import Mode
@@ -131,22 +129,4 @@ def result_directory(args: argparse.Namespace, default: str) -> Path:
     """
     out = Path(args.out or default)
     check_output_directory(out, overwrite=args.overwrite)
-    _check_writable(out)
     return out
-
-
-def _check_writable(out: Path) -> None:
-    """Refuse an ``--out`` whose parent this user cannot write, before any work starts.
-
-    The result is staged beside ``out`` and renamed into place, so what must be
-    writable is the nearest existing directory on the way to it; a probe
-    directory is made there and removed (permission bits alone do not tell:
-    a read-only file system refuses even root).
-    """
-    parent = out.resolve().parent
-    while not parent.exists():
-        parent = parent.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".cosim-probe-", dir=parent))
-    except OSError as err:
-        raise OutputDirectoryError(f"{out}: cannot be written ({err.strerror}: {parent})") from None

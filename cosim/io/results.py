@@ -50,8 +50,9 @@ def check_output_directory(target: str | Path, *, overwrite: bool = False) -> No
 
     Allowed: a directory that does not exist yet, an empty one, and — with
     ``overwrite`` — an earlier result of this tool. Refused, with the reason:
-    the working directory or one of its parents, a file, a directory holding
-    anything else, and an earlier result without ``overwrite``.
+    the working directory or one of its parents, a file, a place this user
+    cannot write, a directory holding anything else, and an earlier result
+    without ``overwrite``.
 
     Raises
     ------
@@ -68,6 +69,7 @@ def check_output_directory(target: str | Path, *, overwrite: bool = False) -> No
         )
     if resolved.exists() and not resolved.is_dir():
         raise OutputDirectoryError(f"{path}: is a file, not a directory")
+    _check_writable(path)
     if not resolved.is_dir() or not any(resolved.iterdir()):
         return
     if not is_result_directory(resolved):
@@ -79,6 +81,23 @@ def check_output_directory(target: str | Path, *, overwrite: bool = False) -> No
         raise OutputDirectoryError(
             f"{path}: holds an earlier result; pass --overwrite to replace it"
         )
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an ``--out`` whose parent this user cannot write, before any work starts.
+
+    The result is staged beside ``out`` and renamed into place, so what must be
+    writable is the nearest existing directory on the way to it; a probe
+    directory is made there and removed (permission bits alone do not tell:
+    a read-only file system refuses even root).
+    """
+    parent = out.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".cosim-probe-", dir=parent))
+    except OSError as err:
+        raise OutputDirectoryError(f"{out}: cannot be written ({err.strerror}: {parent})") from None
 
 
 def manifest(
