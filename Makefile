@@ -7,7 +7,7 @@ CODE   := cosim cosim_cli models market tests benchmarks scenarios
 # Every install is constrained to the versions pinned here (docs/index.md, "Locked installs").
 LOCK   := requirements/lock.txt
 
-.PHONY: run test lint bench docs clean lock
+.PHONY: run test test-rl lint bench docs clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,19 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+## test-rl: the optional [rl] extra (PPO: torch, stable-baselines3, sb3-contrib) installed
+## beside the test extra, then the tests that train PPO (marked rl; make test leaves them out).
+## TORCH is installed first: the CPU build keeps the venv small (a bare `torch` on Linux is a
+## CUDA build of several GB); `make test-rl TORCH=torch` lets pip choose.
+TORCH ?= torch==2.13.0
+$(VENV)/.installed-rl: pyproject.toml $(LOCK) $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -c $(LOCK) "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[test,docs,rl]"
+	touch $@
+
+test-rl: $(VENV)/.installed-rl
+	$(BIN)/python -m pytest -q -m rl
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(CODE)

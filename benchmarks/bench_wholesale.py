@@ -8,7 +8,7 @@ target of ≤ 5 min. The Hawaii40 file is ``$COSIM_DATA_DIR/hawaii40.m`` (else
 ``../shared/data/hawaii40.m``); without it the experiment runs on the
 built-in PJM 5-bus case and says so.
 
-Usage: ``python benchmarks/bench_wholesale.py [--learner dp|rl] [--days D] [--seeds S]``
+Usage: ``python benchmarks/bench_wholesale.py [--learner dp|rl|ppo] [--days D] [--seeds S]``
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ TARGET_S = 300.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--learner", choices=["dp", "rl"], default="dp")
+    parser.add_argument("--learner", choices=["dp", "rl", "ppo"], default="dp")
     parser.add_argument("--days", type=int, default=None, help="default: the scenario's (50)")
     parser.add_argument("--seeds", type=int, default=None, help="default: the scenario's (5)")
     args = parser.parse_args()

@@ -43,7 +43,7 @@ def run_wholesale(
     *,
     days: int | None = None,
     seeds: int | None = None,
-    learner: Literal["dp", "rl"] | None = None,
+    learner: Literal["dp", "rl", "ppo"] | None = None,
     network: str | Path | None = None,
     storage: bool = True,
     progress: bool = False,
@@ -66,7 +66,8 @@ def run_wholesale(
     seeds
         Replications (overrides ``seeds``).
     learner
-        ``"dp"`` (exact dynamic programming) or ``"rl"`` (tabular Q-learning);
+        ``"dp"`` (exact dynamic programming), ``"rl"`` (tabular Q-learning) or
+        ``"ppo"`` (masked PPO, the optional ``[rl]`` extra);
         overrides ``learning.learner``.
     network
         A MATPOWER case file (overrides ``network.file``), relative to the

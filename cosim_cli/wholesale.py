@@ -55,8 +55,9 @@ def _lines(summary: dict) -> list[str]:
     out += _scarcity_lines(summary)
     if "learners" in summary:
         ln = summary["learners"]
+        rl = "PPO" if summary["learner"] == "ppo" else "Q-learning"
         out.append(
-            f"policy value ($/MWh capacity): DP {ln['dp_value']:.3f}, RL {ln['rl_value']:.3f} "
+            f"policy value ($/MWh capacity): DP {ln['dp_value']:.3f}, {rl} {ln['rl_value']:.3f} "
             f"({100 * ln['rl_share_of_optimum']:.1f} % of optimum)"
         )
         out += [f"  {k}: {'yes' if v else 'NO'}" for k, v in summary["checks"].items()]
@@ -143,7 +144,11 @@ def add_wholesale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
         help="days to simulate (overrides time.days)",
     )
     p.add_argument("--seeds", type=counted(1), help="replications (overrides seeds)")
-    p.add_argument("--learner", choices=["dp", "rl"], help="overrides learning.learner")
+    p.add_argument(
+        "--learner",
+        choices=["dp", "rl", "ppo"],
+        help="overrides learning.learner: dp, rl (Q-learning) or ppo (the [rl] extra)",
+    )
     p.add_argument("--no-storage", action="store_true", help="only the run without storage")
     p.add_argument("--network", help="MATPOWER case file (overrides network.file)")
     add_out_arguments(p, "results/NAME-LEARNER")

@@ -22,6 +22,7 @@ __all__ = [
     "LearningConfig",
     "MetricsConfig",
     "NetworkSource",
+    "PPOConfig",
     "ProsumerConfig",
     "QLearningConfig",
     "RenewablesConfig",
@@ -154,11 +155,33 @@ class QLearningConfig(Frozen):
     restart: Fraction = Field(0.05, description="Chance per step that a copy restarts at random.")
 
 
+class PPOConfig(Frozen):
+    """PPO with invalid-action masking, one network for all aggregators (``market.ppo``)."""
+
+    training_steps: int = Field(
+        64, ge=2, le=100_000, description="M: steps per aggregator in one training phase."
+    )
+    learning_rate: float = Field(
+        3e-3,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Adam step size (higher than stable-baselines3's 3e-4: the beliefs move every "
+        "phase; docs/wholesale.md, Learners).",
+    )
+    epochs: int = Field(4, ge=1, le=100, description="Passes over each phase's samples.")
+    batch_size: int = Field(256, ge=2, le=1_000_000, description="Minibatch size.")
+    entropy: float = Field(0.01, ge=0, le=1, allow_inf_nan=False, description="Entropy bonus.")
+    hidden_units: int = Field(64, ge=1, le=4096, description="Width of the two hidden layers.")
+
+
 class LearningConfig(Frozen):
     """Algorithm 1 of seed 003: beliefs, learner, play policy."""
 
-    learner: Literal["dp", "rl"] = Field(
-        "dp", description="'dp' exact dynamic programming, 'rl' tabular Q-learning."
+    learner: Literal["dp", "rl", "ppo"] = Field(
+        "dp",
+        description="'dp' exact dynamic programming, 'rl' tabular Q-learning, 'ppo' masked PPO "
+        "(stable-baselines3; the optional [rl] extra).",
     )
     belief_rate: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="β of eq. (8).")
     discount: float = Field(0.99, ge=0, lt=1, allow_inf_nan=False, description="γ of eq. (13).")
@@ -170,10 +193,12 @@ class LearningConfig(Frozen):
     )
     play_temperature: NonNegFloat = Field(
         0.0,
-        description="Boltzmann temperature of the play policy [$ per MWh of capacity]; 0 = greedy.",
+        description="Boltzmann temperature of the play policy [$ per MWh of capacity]; 0 = greedy. "
+        "PPO's action values are log-probabilities: 1 samples its policy itself.",
     )
     play_epsilon: Fraction = Field(0.0, description="Share of uniform valid actions in play.")
     rl: QLearningConfig = Field(default_factory=QLearningConfig)
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
 
 
 class DispatchConfig(Frozen):

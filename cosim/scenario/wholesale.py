@@ -10,6 +10,7 @@ violation as ``FILE: path.to.field: value: rule``, collected in a
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def parse_wholesale_scenario(
     problems = [Violation(*rule) for rule in consistency_rules(scenario)]
     problems += timezone_violations("site.timezone", scenario.site.timezone)
     problems += _network_file_violations(scenario.network.file, base_dir)
+    problems += _learner_violations(scenario.learning.learner)
     pro, dem = scenario.prosumers, scenario.demand
     # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
     if pro.per_mw * pro.daily_kwh * 0.1 / 1000.0 > dem.peak_fraction:
@@ -98,6 +100,20 @@ def _network_file_violations(name: str | None, base_dir: Path | None) -> list[Vi
     except ValueError as exc:
         return [Violation("network.file", name, str(exc))]
     return []
+
+
+def _learner_violations(learner: str) -> list[Violation]:
+    """PPO needs the optional ``[rl]`` extra; say so before any work is done."""
+    if learner != "ppo":
+        return []
+    missing = [m for m in ("sb3_contrib", "torch") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return []
+    rule = (
+        f"needs the optional [rl] extra ({', '.join(missing)} not installed): "
+        "pip install 'prosumer-cosim[rl]', or make test-rl in a clone"
+    )
+    return [Violation("learning.learner", learner, rule)]
 
 
 def load_wholesale_scenario(path: str | Path) -> LoadedWholesale:

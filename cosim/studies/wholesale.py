@@ -32,7 +32,7 @@ from cosim.scenario.wholesale import (
 )
 from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
-from market.learners import DynamicProgrammingLearner, QLearner, greedy_value
+from market.learners import DynamicProgrammingLearner, Learner, QLearner, greedy_value
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.matpower import load_matpower
 from market.metrics import (
@@ -116,12 +116,14 @@ def storage_model(s: WholesaleScenario) -> StorageModel:
     return StorageModel(st.soe_levels, st.max_action_levels, st.efficiency, s.learning.discount)
 
 
-def make_learner(
-    s: WholesaleScenario, model: StorageModel, n_agents: int
-) -> DynamicProgrammingLearner | QLearner:
-    """The scenario's learner, one table per aggregator."""
+def make_learner(s: WholesaleScenario, model: StorageModel, n_agents: int) -> Learner:
+    """The scenario's learner for ``n_agents`` aggregators."""
     if s.learning.learner == "dp":
         return DynamicProgrammingLearner(model, n_agents, s.slots)
+    if s.learning.learner == "ppo":
+        from market.ppo import PPOLearner  # the optional [rl] extra (checked by validation)
+
+        return PPOLearner(model, n_agents, s.slots, s.learning.ppo)
     return _q_learner(s, model, n_agents)
 
 
@@ -203,13 +205,14 @@ def compare_learners(
     model: StorageModel,
     belief: np.ndarray,
     rng: np.random.Generator,
-    trained: QLearner | None = None,
+    trained: Learner | None = None,
 ) -> dict[str, float]:
     """Policy values (eq. (13)) of the DP optimum and of the RL learner on one belief.
 
     The value is the mean over aggregators, slots and SoE levels, in $ per MWh
-    of storage capacity. ``trained`` is the run's RL learner; without one a
-    fresh one is trained against ``belief`` for as many training phases as a
+    of storage capacity. ``trained`` is the run's RL learner (Q-learning or
+    PPO), valued by its greedy policy; without one (a DP run) a fresh
+    Q-learner is trained against ``belief`` for as many training phases as a
     run has steps.
     """
     n_agents = belief.shape[0]
@@ -287,7 +290,7 @@ def run_replication(
         rep.with_storage = record
         scarce = scarce | run_scarcity(record, s)
         rep.summary["with_storage"] = summarise(record, s, scarce)
-        trained = algo.learner if isinstance(algo.learner, QLearner) else None
+        trained = None if isinstance(algo.learner, DynamicProgrammingLearner) else algo.learner
         rep.learners = compare_learners(s, model, record.belief[-1], rng, trained)
     rep.summary = {"without_storage": summarise(rep.without_storage, s, scarce), **rep.summary}
     return rep

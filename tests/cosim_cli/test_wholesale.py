@@ -137,6 +137,32 @@ def test_rl_learner_runs(tmp_path, capsys):
     assert s["learners"]["dp_value"] >= s["learners"]["rl_value"]
 
 
+@pytest.mark.rl
+def test_ppo_learner_runs(tmp_path, capsys):
+    small = SMALL.replace("[learning.rl]", "[learning.ppo]\ntraining_steps = 8\n[learning.rl]")
+    code, s = run_json(
+        capsys, str(write(tmp_path, small)), "--out", str(tmp_path / "p"), "--learner", "ppo"
+    )
+    assert code == 0 and s["learner"] == "ppo"
+    assert s["learners"]["dp_value"] >= s["learners"]["rl_value"]
+    assert s["learners"]["dp_not_below_rl_everywhere"]
+
+
+def test_ppo_without_the_rl_extra_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name)
+    )
+    out = tmp_path / "p"
+    code = main(["wholesale", str(write(tmp_path, SMALL)), "--learner", "ppo", "--out", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and not out.exists() and len(err) == 1
+    rule = "needs the optional [rl] extra (torch not installed)"
+    assert f": learning.learner: 'ppo': {rule}" in err[0]
+
+
 def test_invalid_scenario_exits_2_and_writes_nothing(tmp_path, capsys):
     bad = SMALL.replace("[learning.rl]", "[learning]\nbelief_rate = 0.0\n[learning.rl]")
     bad = bad.replace("[network]", '[network]\nfile = "missing.m"')
