@@ -7,7 +7,8 @@
 - ``capacity_factors.png`` (Fig. 4): the solar and wind capacity factors
   drawn for every step, by slot of the day.
 - ``imv_cost.png`` (Fig. 5): IMV and ex-post cost over the last days, with vs
-  without storage, one dot per seed and the mean.
+  without storage, one dot per seed and the mean; below, the same with the
+  scarcity steps left out.
 
 Figures 2–4 show the first replication.
 """
@@ -114,20 +115,31 @@ def plot_capacity_factors(result: ExperimentResult, path: Path) -> None:
 
 
 def plot_imv_cost(result: ExperimentResult, path: Path) -> None:
-    """Fig. 5: IMV and ex-post cost of the last days, with vs without storage, per seed."""
+    """Fig. 5: IMV and ex-post cost of the last days, with vs without storage, per seed.
+
+    A second row shows both with every step that is a scarcity step in either
+    run of the seed left out (paired; :func:`market.metrics.scarcity_metrics`),
+    when the result has those figures.
+    """
     s = result.scenario
     runs = ["without_storage", "with_storage"] if result.storage else ["without_storage"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in (
-        (axes[0], "imv_last_days", "IMV [$/MWh]"),
-        (axes[1], "ex_post_cost_last_days", "ex-post cost [$]"),
-    ):
-        for i, run in enumerate(runs):
-            values = np.array([r.summary[run][key] for r in result.replications])
-            ax.bar(i, values.mean(), width=0.5, alpha=0.3, color=f"C{i}")
-            ax.scatter(np.full(values.size, i), values, s=18, alpha=0.8, color=f"C{i}")
-        ax.set_xticks(range(len(runs)), [r.replace("_", " ") for r in runs])
-        ax.set(ylabel=label, title=f"{label.split(' [')[0]}, last {s.metrics.last_days} days")
+    first = result.replications[0].summary["without_storage"]
+    rows = [("", "all steps")]
+    if "imv_last_days_excl_scarcity" in first:
+        rows.append(("_excl_scarcity", "scarcity steps dropped"))
+    fig, axes = plt.subplots(len(rows), 2, figsize=(10, 4 * len(rows)), squeeze=False)
+    for (suffix, row_label), row in zip(rows, axes, strict=True):
+        for ax, key, label in (
+            (row[0], "imv_last_days", "IMV [$/MWh]"),
+            (row[1], "ex_post_cost_last_days", "ex-post cost [$]"),
+        ):
+            for i, run in enumerate(runs):
+                values = np.array([r.summary[run][key + suffix] for r in result.replications])
+                ax.bar(i, values.mean(), width=0.5, alpha=0.3, color=f"C{i}")
+                ax.scatter(np.full(values.size, i), values, s=18, alpha=0.8, color=f"C{i}")
+            ax.set_xticks(range(len(runs)), [r.replace("_", " ") for r in runs])
+            name = label.split(" [")[0]
+            ax.set(ylabel=label, title=f"{name}, last {s.metrics.last_days} days, {row_label}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

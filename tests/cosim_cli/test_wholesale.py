@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -68,6 +69,8 @@ def test_small_run_writes_tables_figures_and_manifest(tmp_path, capsys):
         assert not pd.read_parquet(out / f"{name}.parquet").empty
     for fig in ("hub_prices", "storage", "capacity_factors", "imv_cost"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 0
+    # Fig. 5 has a second row, the same figures with the scarcity steps dropped (4 in at 120 dpi)
+    assert plt.imread(out / "figures" / "imv_cost.png").shape[0] == 2 * 4 * 120
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenario_name"] == "pjm-small" and manifest["network_file"] is None
     steps = pd.read_parquet(out / "steps.parquet")
