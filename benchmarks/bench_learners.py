@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.studies.wholesale import make_learner, storage_model
-from market.learners import DynamicProgrammingLearner, greedy_value
+from cosim.studies.wholesale import storage_model
+from market.learners import DynamicProgrammingLearner, greedy_value, make_learner
 from market.wholesale_config import WholesaleScenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "oahu37.toml"
@@ -50,14 +50,11 @@ def beliefs(slots: int, rng: np.random.Generator) -> np.ndarray:
 
 def run(scenario: WholesaleScenario, learner: str, belief: np.ndarray, phases: int, seed: int):
     """Seconds of training and the greedy policy's share of the optimum at checkpoints."""
-    s = scenario.model_copy(
-        update={"learning": scenario.learning.model_copy(update={"learner": learner})}
-    )
-    model = storage_model(s)
-    optimum = DynamicProgrammingLearner(model, AGGREGATORS, s.slots)
+    model = storage_model(scenario)
+    optimum = DynamicProgrammingLearner(model, AGGREGATORS, scenario.slots)
     optimum.train(belief)
     best = float(optimum.values.mean())
-    trainee = make_learner(s, model, AGGREGATORS)
+    trainee = make_learner(scenario.learning, model, AGGREGATORS, scenario.slots, learner)
     rng = np.random.default_rng(seed)
     checkpoints = sorted({1, phases // 10, phases // 2, phases} - {0})
     seconds, shares = 0.0, {}

@@ -33,6 +33,7 @@ from cosim.scenario.game import (
     ScenarioError,
     load_scenario,
 )
+from cosim.scenario.one_market import is_one_market_file, load_one_market_scenario
 from cosim.scenario.wholesale import load_wholesale_scenario
 from cosim.sim.simulation import simulate_and_save
 from cosim.studies.epsilon import StudyMismatchError
@@ -40,6 +41,7 @@ from cosim.studies.modes import mode_table
 from cosim_cli.arguments import OneLineParser, counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
 from cosim_cli.limits import check_limits
+from cosim_cli.one_market import cmd_one_market_run
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -318,12 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_wholesale_file(path: str) -> bool:
-    """A wholesale scenario (seed 003) has a ``[network]`` table; a GMFG scenario has none."""
+def _scenario_format(path: str) -> str:
+    """``"one_market"`` (``[[coc]]`` tables), ``"wholesale"`` (seed 003: a ``[network]``
+    table) or ``"game"`` (a GMFG scenario; also for a file that does not parse, whose
+    loader reports the problem)."""
     try:
-        return "network" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # the GMFG loader reports the problem
+        return "game"
+    if is_one_market_file(data):
+        return "one_market"
+    return "wholesale" if "network" in data else "game"
 
 
 class Terminated(BaseException):
@@ -385,9 +392,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
     try:
-        if args.command == "validate" and _is_wholesale_file(args.scenario):
-            wholesale = load_wholesale_scenario(args.scenario)
-            emit(args, {"valid": True, "file": args.scenario, "sha256": wholesale.sha256}, ["OK"])
+        kind = _scenario_format(args.scenario) if args.command in ("validate", "run") else "game"
+        if kind == "one_market" and args.command == "run":
+            return cmd_one_market_run(args)
+        if kind != "game":
+            load = load_wholesale_scenario if kind == "wholesale" else load_one_market_scenario
+            sha256 = load(args.scenario).sha256
+            emit(args, {"valid": True, "file": args.scenario, "sha256": sha256}, ["OK"])
             return EXIT_OK
         loaded = load_scenario(args.scenario)
         check_limits(args, loaded)  # memory and time, before any work

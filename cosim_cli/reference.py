@@ -264,7 +264,10 @@ def _default(info: FieldInfo) -> str:
 
 
 def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """The configuration class of a table field, and whether the table is optional."""
+    """The configuration class of a table field (or of an array of tables, ``[[name]]``),
+    and whether the table is optional."""
+    if _is_table_array(annotation):
+        return typing.get_args(annotation)[0], False
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return (None, False) if issubclass(annotation, UniformRange) else (annotation, False)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
@@ -272,6 +275,17 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
         if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
             return args[0], True
     return None, False
+
+
+def _is_table_array(annotation: Any) -> bool:
+    """``list[SomeConfig]``: an array of tables, written ``[[name]]`` in TOML."""
+    args = typing.get_args(annotation)
+    return (
+        typing.get_origin(annotation) is list
+        and len(args) == 1
+        and isinstance(args[0], type)
+        and issubclass(args[0], BaseModel)
+    )
 
 
 def _table_default(info: FieldInfo, parent: BaseModel | None, name: str) -> BaseModel | None:
@@ -330,6 +344,8 @@ class _Table:
     optional: bool
     text: str
     defaults: BaseModel | None
+    array: bool = False
+    """An array of tables (``[[path]]``), one per entry."""
 
 
 def _tables(
@@ -345,7 +361,12 @@ def _tables(
         for i, table in enumerate(_tables(nested, f"{prefix}{name}.", inner)):
             if i == 0:
                 table = _Table(
-                    table.path, table.cls, optional, info.description or "", table.defaults
+                    table.path,
+                    table.cls,
+                    optional,
+                    info.description or "",
+                    table.defaults,
+                    _is_table_array(info.annotation),
                 )
             yield table
 
@@ -354,12 +375,14 @@ def scenario_formats() -> dict[str, type[BaseModel]]:
     """The scenario formats, by the command that reads them."""
     from cosim.scenario.game import Scenario
     from market.wholesale_config import WholesaleScenario
+    from models.one_market_config import OneMarketScenario
 
     return {
         "GMFG scenario (`cosim validate | solve | compare-modes | simulate | run | epsilon`)": (
             Scenario
         ),
         "Wholesale scenario (`cosim wholesale`)": WholesaleScenario,
+        "One-market scenario (`cosim validate`; `[[coc]]` tables)": OneMarketScenario,
     }
 
 
@@ -415,7 +438,8 @@ def scenario_reference() -> str:
                     intro += " *Optional table: leave it out to go without.*"
                 if table.text:
                     intro = f"{table.text.strip()} {intro}"
-                out += [f"### `[{table.path}]`", "", intro, ""]
+                header = f"[[{table.path}]]" if table.array else f"[{table.path}]"
+                out += [f"### `{header}`", "", intro, ""]
             else:
                 out += ["### Top level", ""]
             if not leaves:

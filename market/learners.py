@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from market.storage import StorageModel, deterministic_policy_value, rewards
+from market.wholesale_config import LearningConfig
 
 __all__ = [
     "DynamicProgrammingLearner",
@@ -36,6 +37,7 @@ __all__ = [
     "QLearner",
     "greedy_policy",
     "greedy_value",
+    "make_learner",
     "play_policy",
     "q_from_values",
 ]
@@ -278,3 +280,34 @@ def greedy_value(model: StorageModel, belief: ArrayLike, learner: Learner) -> ND
     """
     b = np.atleast_2d(np.asarray(belief, dtype=float))
     return deterministic_policy_value(model, b, greedy_policy(model, learner.q_values()))
+
+
+def make_learner(
+    learning: LearningConfig,
+    model: StorageModel,
+    n_agents: int,
+    slots: int,
+    name: str | None = None,
+) -> Learner:
+    """The learner ``learning.learner`` (or ``name``) for ``n_agents`` aggregators.
+
+    ``"ppo"`` needs the optional ``[rl]`` extra (scenario validation says so first).
+    """
+    name = name or learning.learner
+    if name == "dp":
+        return DynamicProgrammingLearner(model, n_agents, slots)
+    if name == "ppo":
+        from market.ppo import PPOLearner  # torch and stable-baselines3: the [rl] extra
+
+        return PPOLearner(model, n_agents, slots, learning.ppo)
+    rl = learning.rl
+    return QLearner(
+        model,
+        n_agents,
+        slots,
+        training_steps=rl.training_steps,
+        parallel_envs=rl.parallel_envs,
+        learning_rate=rl.learning_rate,
+        exploration=rl.exploration,
+        restart=rl.restart,
+    )

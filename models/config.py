@@ -303,7 +303,29 @@ class SolverConfig(Frozen):
     )
 
 
-class WholesaleLinkConfig(Frozen):
+class SystemLoadConfig(Frozen):
+    """Every bus's other load and the grid-scale renewables (SPEC §6; the coupled run's)."""
+
+    load_peak_fraction: PositiveFloat = Field(
+        0.9, description="Daily peak of every bus's other load as a fraction of its nominal demand."
+    )
+    load_flat_share: Fraction = Field(
+        0.5,
+        description="Share of that peak that is flat over the day; the rest follows the BDEW H0 "
+        "shape [-].",
+    )
+    bus_load_std_mw: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = Field(
+        10.0,
+        description="Std of the rest of the bus's load around its profile, drawn per step [MW]; "
+        "the mean field prices the expected LMP over it.",
+    )
+    solar_factor: NonNegFloat = Field(
+        0.9, description="Grid-scale solar output per MW at the clear-sky PV shape's peak [-]."
+    )
+    wind_factor: Fraction = Field(0.35, description="Wind units' capacity factor [-].")
+
+
+class WholesaleLinkConfig(SystemLoadConfig):
     """The cluster-of-clusters at one bus of a wholesale network (SPEC §3, §6).
 
     The grid price becomes ``p_G(k) = LMP_bus(k)/1000 + retail_adder``, the LMP
@@ -334,29 +356,12 @@ class WholesaleLinkConfig(Frozen):
         description="Real households the cluster-of-clusters stands for at the bus "
         "(default: the sum of clusters.households).",
     )
-    load_peak_fraction: PositiveFloat = Field(
-        0.9, description="Daily peak of every bus's other load as a fraction of its nominal demand."
-    )
-    load_flat_share: Fraction = Field(
-        0.5,
-        description="Share of that peak that is flat over the day; the rest follows the BDEW H0 "
-        "shape [-].",
-    )
-    bus_load_std_mw: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = Field(
-        10.0,
-        description="Std of the rest of the bus's load around its profile, drawn per step [MW]; "
-        "the mean field prices the expected LMP over it.",
-    )
     import_points: int = Field(
         201,
         ge=11,
         le=10_001,
         description="Points of the households' import at which each step's LMP is tabulated.",
     )
-    solar_factor: NonNegFloat = Field(
-        0.9, description="Grid-scale solar output per MW at the clear-sky PV shape's peak [-]."
-    )
-    wind_factor: Fraction = Field(0.35, description="Wind units' capacity factor [-].")
 
 
 class GameConfig(Frozen):

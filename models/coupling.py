@@ -29,7 +29,7 @@ import numpy as np
 from market.aggregators import RENEWABLE_FUELS
 from market.matpower import load_matpower
 from market.network import Network, pjm5bus, redraw_costs_by_fuel
-from models.config import WholesaleLinkConfig, scenario_path
+from models.config import SystemLoadConfig, WholesaleLinkConfig, scenario_path
 
 if TYPE_CHECKING:
     from market.dispatch import DispatchResult, EconomicDispatch
@@ -59,7 +59,12 @@ class WholesaleLink:
     import_grid_mw: np.ndarray
     """Households' imports at which the LMP is tabulated [MW], ``(G,)``."""
     expected_lmp: np.ndarray
-    """Expected LMP at the bus over the bus-load draw at those imports [$/MWh], ``(K, G)``."""
+    """Expected LMP at the bus over the bus-load draw at those imports [$/MWh], ``(I, G)``
+    for the ``I`` market intervals of the day."""
+    steps_per_interval: int = 1
+    """Control steps per market interval: one dispatch per interval meets the interval's mean
+    import (``other_load_mw`` and ``expected_lmp`` have one row per interval), and its LMP
+    prices every step of it. 1: the coupled run's dispatch of every control step."""
 
     def __getstate__(self) -> dict:  # the solver is rebuilt where the link is unpickled
         state = dict(self.__dict__)
@@ -83,6 +88,11 @@ class WholesaleLink:
         """The households' net import at their bus [MW] from the mean exchange per household."""
         return self.households * np.asarray(mean_net_kw, dtype=float) / 1000.0
 
+    def interval_import_mw(self, mean_net_kw: np.ndarray) -> np.ndarray:
+        """The households' mean net import per market interval [MW], ``(I,)`` from ``(K,)``."""
+        x = self.import_mw(mean_net_kw)
+        return x.reshape(-1, self.steps_per_interval).mean(axis=1)
+
     def solve(self, k: int, import_mw: float, bus_load_mw: float = 0.0) -> DispatchResult:
         """The dispatch of step ``k``: households import ``import_mw``, the bus's load is off
         its profile by ``bus_load_mw``."""
@@ -91,10 +101,11 @@ class WholesaleLink:
         return self.dispatch.solve(demand, time_step=k)
 
     def grid_price(self, mean_net_kw: np.ndarray) -> np.ndarray:
-        """``p_G(k) = E[LMP_bus(k)]/1000 + adder`` for a day of mean exchanges ``(K,)`` [$/kWh]."""
-        x = self.import_mw(mean_net_kw)
-        lmp = [np.interp(x[k], self.import_grid_mw, self.expected_lmp[k]) for k in range(len(x))]
-        return np.asarray(lmp) / 1000.0 + self.retail_adder
+        """``p_G(k) = E[LMP_bus(i(k))]/1000 + adder`` for a day of mean exchanges ``(K,)``
+        [$/kWh]; ``i(k)`` is step ``k``'s market interval, dispatched at its mean import."""
+        x = self.interval_import_mw(mean_net_kw)
+        lmp = [np.interp(x[i], self.import_grid_mw, self.expected_lmp[i]) for i in range(len(x))]
+        return np.repeat(np.asarray(lmp), self.steps_per_interval) / 1000.0 + self.retail_adder
 
 
 def renewable_mw(network: Network, solar: np.ndarray, wind: float) -> np.ndarray:
@@ -106,6 +117,23 @@ def renewable_mw(network: Network, solar: np.ndarray, wind: float) -> np.ndarray
         elif g.fuel == "wind":
             out[:, g.bus] += g.pmax_mw * wind
     return out
+
+
+def system_load(
+    config: SystemLoadConfig, network: Network, base_per_kwh: np.ndarray, pv_per_kwp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every bus's other load and the grid-scale renewables' output per step [MW], ``(K, B)``.
+
+    The load is ``load_peak_fraction`` × the bus's nominal demand × a profile
+    whose ``load_flat_share`` is flat and the rest follows ``base_per_kwh``; the
+    solar units follow ``pv_per_kwp`` scaled to ``solar_factor`` at its peak.
+    """
+    nominal = np.clip(network.nominal_demand_mw, 0.0, None)
+    flat = config.load_flat_share
+    profile = flat + (1.0 - flat) * base_per_kwh / base_per_kwh.max()
+    load = config.load_peak_fraction * nominal[None, :] * profile[:, None]
+    solar = config.solar_factor * pv_per_kwp / max(float(pv_per_kwp.max()), 1e-12)
+    return load, renewable_mw(network, solar, config.wind_factor)
 
 
 def expected_lmp(link: WholesaleLink, import_grid_mw: np.ndarray, std_mw: float) -> np.ndarray:
@@ -176,14 +204,9 @@ def build_link(
         raise ValueError(
             f"wholesale.bus: {config.bus}: the network has buses 0..{network.n_buses - 1}"
         )
-    nominal = np.clip(network.nominal_demand_mw, 0.0, None)
-    flat = config.load_flat_share
-    profile = flat + (1.0 - flat) * base_per_kwh / base_per_kwh.max()
-    load = config.load_peak_fraction * nominal[None, :] * profile[:, None]
-    solar = config.solar_factor * pv_per_kwp / max(float(pv_per_kwp.max()), 1e-12)
+    load, renewables = system_load(config, network, base_per_kwh, pv_per_kwp)
     represented = config.households if config.households is not None else households
     grid = represented * np.linspace(*import_kw, config.import_points) / 1000.0
-    renewables = renewable_mw(network, solar, config.wind_factor)
     link = WholesaleLink(
         network=network,
         bus=config.bus,

@@ -163,7 +163,7 @@ def build_distances(
     return graphon.load_distance_file(scenario_path(spec.file or "", base_dir))
 
 
-def _import_range(
+def import_range(
     config: GameConfig, clusters: ClusterParameters, pv: np.ndarray, base: np.ndarray
 ) -> tuple[float, float]:
     """Lowest and highest mean net exchange per household the devices allow [kW]."""
@@ -283,7 +283,7 @@ def build_game(config: GameConfig, base_dir: Path | None = None) -> Game:
             base,
             pv,
             int(clusters.households.sum()),
-            _import_range(config, clusters, pv, base),
+            import_range(config, clusters, pv, base),
             game_rng(config.seed, COST_STREAM),
             base_dir,
         ),

@@ -23,6 +23,7 @@ from models.provenance import TOOL, created_utc, git_commit, git_dirty, package_
 
 if TYPE_CHECKING:
     from cosim.scenario.game import LoadedScenario
+    from cosim.scenario.one_market import LoadedOneMarket
     from cosim.scenario.wholesale import LoadedWholesale
 
 
@@ -101,11 +102,13 @@ def _check_writable(out: Path) -> None:
 
 
 def manifest(
-    loaded: LoadedScenario | LoadedWholesale, command: str, extra: dict | None = None
+    loaded: LoadedScenario | LoadedWholesale | LoadedOneMarket,
+    command: str,
+    extra: dict | None = None,
 ) -> dict:
     """What identifies a result: scenario, its hash, seed, versions, commit, time.
 
-    Works for both scenario formats (each has a name, a seed and a file hash).
+    Works for every scenario format (each has a name, a seed and a file hash).
     """
     scenario = loaded.scenario
     return {

@@ -71,7 +71,7 @@ def parse_wholesale_scenario(
         raise ScenarioError(file, pydantic_violations(exc)) from None
     problems = [Violation(*rule) for rule in consistency_rules(scenario)]
     problems += timezone_violations("site.timezone", scenario.site.timezone)
-    problems += _network_file_violations(scenario.network.file, base_dir)
+    problems += network_file_violations(scenario.network.file, base_dir)
     problems += _learner_violations(scenario.learning.learner)
     pro, dem = scenario.prosumers, scenario.demand
     # a prosumer's peak gross load on the H0 shape is at most ~0.1 of its daily energy per hour
@@ -88,7 +88,7 @@ def parse_wholesale_scenario(
     return scenario
 
 
-def _network_file_violations(name: str | None, base_dir: Path | None) -> list[Violation]:
+def network_file_violations(name: str | None, base_dir: Path | None) -> list[Violation]:
     """``network.file`` names a MATPOWER case that exists and loads (None: the built-in case)."""
     if name is None:
         return []

@@ -33,7 +33,6 @@ and ended days, the source of the EV schedules, and :meth:`CoSimulation.control_
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 import mesa
 import numpy as np
@@ -41,7 +40,8 @@ import simpy
 
 from cosim.sim import hems
 from cosim.sim.agents import ClusterAggregator, Household
-from cosim.sim.hooks import HouseholdLaw, Observer, build_law_tables
+from cosim.sim.books import WHOLESALE_FIELDS, Recorder, cluster_books
+from cosim.sim.hooks import HouseholdLaw, Observer, PriceSource, build_law_tables
 from cosim.sim.population import EVSchedule, Population, draw_ev_schedule, init_population
 from market.clearing import clear_prices
 from market.pricing import Mode, mode_weights
@@ -49,56 +49,6 @@ from models import devices
 from models.feedback import FeedbackLaw
 from models.game import Game
 from models.shiftable_kernels import ShiftableWindow
-
-#: Interval books per cluster: energy [kWh] and money [$].
-BOOK_FIELDS = (
-    "bought_kwh",
-    "sold_kwh",
-    "intra_kwh",
-    "inter_in_kwh",
-    "inter_out_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "billed",
-    "grid_payment",
-    "inter_payment",
-)
-#: Per-interval records of the wholesale dispatch (with a wholesale link).
-WHOLESALE_FIELDS = (
-    "lmp",
-    "import_mw",
-    "other_load_mw",
-    "generation_mw",
-    "shed_mw",
-    "surplus_mw",
-)
-
-
-@dataclass
-class Recorder:
-    """Columnar records of a run (arrays filled in place, tables at the end)."""
-
-    m: np.ndarray
-    seen: np.ndarray
-    scalar: np.ndarray
-    rpc: np.ndarray
-    coc: np.ndarray
-    stage: np.ndarray
-    grid_price: np.ndarray
-    books: dict[str, np.ndarray]
-    bills: np.ndarray
-    """Per household and day: energy bill [$]."""
-    private: np.ndarray
-    """Per household and day: degradation, discomfort and penalties [$]."""
-    events: list[tuple[float, int, str, float]]
-    trajectories: list[tuple[int, int, float, float, float, int, float, float]]
-    market: list[tuple[float, float]]
-    wholesale: dict[str, np.ndarray] | None = None
-    """With a wholesale link, per interval: ``lmp`` at the households' bus [$/MWh],
-    ``import_mw``, ``other_load_mw`` (the rest of the system, with the bus-load
-    draw), ``generation_mw``, ``shed_mw``, ``surplus_mw``."""
-    bound_excess: float = 0.0
-    """Largest excursion of any SoE outside its bounds seen at a step boundary [kWh]."""
 
 
 class CoSimulation(mesa.Model):
@@ -138,6 +88,13 @@ class CoSimulation(mesa.Model):
         Draws a day's EV schedule, called as ``ev_schedule(game, population,
         seed, day)`` for every day when the simulation is built (default:
         :func:`~cosim.sim.population.draw_ev_schedule`).
+    env
+        The SimPy environment to run in (default: one of its own); co-simulations
+        that share a market share one.
+    price_source
+        Where each market interval's grid price comes from
+        (:class:`~cosim.sim.hooks.PriceSource`); default: the scenario's price,
+        or with a wholesale link a dispatch of the interval's realised demand.
 
     Attributes
     ----------
@@ -162,6 +119,8 @@ class CoSimulation(mesa.Model):
         household_laws: Mapping[int, HouseholdLaw] | None = None,
         observers: Iterable[Observer] = (),
         ev_schedule: Callable[[Game, Population, int, int], EVSchedule] = draw_ev_schedule,
+        env: simpy.Environment | None = None,
+        price_source: PriceSource | None = None,
     ) -> None:
         super().__init__(seed=seed)
         self.game = game
@@ -171,12 +130,21 @@ class CoSimulation(mesa.Model):
         self.days = days
         self.dt_h = game.dt_h
         self.reference = reference
-        self.env = simpy.Environment()
+        self.env = env if env is not None else simpy.Environment()
+        self.price_source = price_source
+        self.steps_per_price = (
+            price_source.steps_per_interval
+            if price_source is not None
+            else (1 if game.wholesale is None else game.wholesale.steps_per_interval)
+        )
         self.population: Population = init_population(game, households, seed)
         n, m, steps = self.population.size, game.n_clusters, game.steps * days
         self.energy = np.zeros((n, 4))
         self.ev_energy = np.zeros(n)
         self.interval_energy = np.zeros(n)
+        self.priced_energy = self.interval_energy
+        """Each household's energy of the interval being cleared [kWh] (a copy of
+        ``interval_energy`` kept until its market interval is priced)."""
         self.kernel_params = household_params(game)
         self.law_tables, self._own_laws = build_law_tables(self, household_laws or {})
         self.observers: list[Observer] = list(observers)
@@ -185,24 +153,10 @@ class CoSimulation(mesa.Model):
         self.aggregators = [ClusterAggregator(self, p) for p in range(m)]
         record = np.asarray(record_households if record_households is not None else [], dtype=int)
         self.record_households = record
-        self.rec = Recorder(
-            m=np.zeros((steps, m)),
-            seen=np.zeros((steps, m)),
-            scalar=np.zeros(steps),
-            rpc=np.zeros((steps, m)),
-            coc=np.zeros((steps, m)),
-            stage=np.zeros((steps, m)),
-            grid_price=np.zeros(steps),
-            books={f: np.zeros((steps, m)) for f in BOOK_FIELDS},
-            bills=np.zeros((days, n)),
-            private=np.zeros((days, n)),
-            events=[],
-            trajectories=[],
-            market=[],
-        )
+        self.rec = Recorder.empty(steps, m, days, n)
         self.market_interval_h = market_interval_h
         self.market_hook = market_hook
-        if game.wholesale is not None:
+        if game.wholesale is not None and price_source is None:
             self.rec.wholesale = {name: np.zeros(steps) for name in WHOLESALE_FIELDS}
             self._bus_load = np.random.default_rng(
                 np.random.SeedSequence(seed, spawn_key=(5,))
@@ -278,34 +232,63 @@ class CoSimulation(mesa.Model):
                 self.rec.events.append((t, i, "arrival", float(pop.ev_soe[i])))
 
     def _grid_price(self):
-        """``p_G`` of each interval, known before the aggregators clear it."""
-        game, link = self.game, self.game.wholesale
+        """``p_G`` of each interval, then its clearing, one control step after another.
+
+        With a market interval of several control steps the interval's steps
+        wait, their energies kept, until the interval closes and is priced;
+        then each is cleared in turn with the interval's price.
+        """
+        pending: list[tuple[int, np.ndarray]] = []
         while True:
             step = yield self._interval_closed
-            k = step % game.steps
-            if link is None:
-                self.rec.grid_price[step] = game.grid_price[k]
-            else:  # dispatch the interval's realised demand
-                net = self.interval_energy.sum() / (self.population.size * self.dt_h)
-                imported = float(link.import_mw(net))
-                result = link.solve(k, imported, self._bus_load[step])
-                lmp = float(result.lmp[link.bus])
-                w = self.rec.wholesale
-                w["lmp"][step], w["import_mw"][step] = lmp, imported
-                renewables = link.renewables_mw[k]
-                w["other_load_mw"][step] = result.demand_mw.sum() - imported + renewables
-                w["generation_mw"][step] = result.generation_mw.sum() + renewables
-                w["shed_mw"][step] = result.shed_mw.sum()
-                w["surplus_mw"][step] = result.surplus_mw.sum()
-                self.rec.grid_price[step] = lmp / 1000.0 + link.retail_adder
-            priced, self._priced = self._priced, self.env.event()
-            priced.succeed(step)
+            pending.append((step, self.interval_energy.copy()))
+            if len(pending) < self.steps_per_price:
+                continue
+            prices = yield from self._price_interval(pending)
+            for j, ((each, energy), price) in enumerate(zip(pending, prices, strict=True)):
+                if j:  # let the aggregators and the CoC clearing wait for the next step first
+                    yield self.env.timeout(0)
+                self.rec.grid_price[each] = price
+                self.priced_energy = energy
+                done = self._coc_cleared
+                priced, self._priced = self._priced, self.env.event()
+                priced.succeed(each)
+                yield done
+            pending = []
+
+    def _price_interval(self, pending: list[tuple[int, np.ndarray]]):
+        """``p_G`` of each pending step [$/kWh]: the scenario's, the shared market's, or the
+        LMP of a dispatch of the interval's realised demand plus the retail adder."""
+        game, link = self.game, self.game.wholesale
+        steps = [each for each, _ in pending]
+        if link is None and self.price_source is None:
+            return [float(game.grid_price[each % game.steps]) for each in steps]
+        per_step = [energy.sum() / (self.population.size * self.dt_h) for _, energy in pending]
+        if self.price_source is not None:
+            price = yield self.price_source.price(self, steps[0], float(np.mean(per_step)))
+            return [float(price)] * len(steps)
+        assert link is not None
+        imported = float(np.mean(link.import_mw(np.asarray(per_step))))
+        first = steps[0]
+        interval = (first % game.steps) // self.steps_per_price
+        result = link.solve(interval, imported, self._bus_load[first])
+        lmp = float(result.lmp[link.bus])
+        renewables = link.renewables_mw[interval]
+        w = self.rec.wholesale
+        assert w is not None
+        for each in steps:
+            w["lmp"][each], w["import_mw"][each] = lmp, imported
+            w["other_load_mw"][each] = result.demand_mw.sum() - imported + renewables
+            w["generation_mw"][each] = result.generation_mw.sum() + renewables
+            w["shed_mw"][each] = result.shed_mw.sum()
+            w["surplus_mw"][each] = result.surplus_mw.sum()
+        return [lmp / 1000.0 + link.retail_adder] * len(steps)
 
     def _clear_cluster(self, agg: ClusterAggregator):
         game = self.game
         while True:
             step = yield self._priced
-            energy = self.interval_energy[agg.members]
+            energy = self.priced_energy[agg.members]
             m_p = energy.sum() / (len(energy) * self.dt_h)
             self.rec.m[step, agg.cluster] = m_p
             self._reports[agg.cluster].succeed(m_p)
@@ -466,10 +449,10 @@ class CoSimulation(mesa.Model):
 
     def _settle_books(self, step: int, stage: np.ndarray, p_coc: np.ndarray, p_g: float) -> None:
         pop = self.population
-        e = self.interval_energy
+        e = self.priced_energy
         bought = np.bincount(pop.cluster, np.maximum(e, 0.0), minlength=len(stage))
         sold = np.bincount(pop.cluster, np.maximum(-e, 0.0), minlength=len(stage))
-        books = _cluster_books(self.mode, bought, sold)
+        books = cluster_books(self.mode, bought, sold)
         books["billed"] = stage * (bought - sold)
         books["grid_payment"] = p_g * (books["grid_import_kwh"] - books["grid_export_kwh"])
         books["inter_payment"] = p_coc * (books["inter_in_kwh"] - books["inter_out_kwh"])
@@ -554,45 +537,3 @@ def household_params(game: Game) -> hems.HouseholdParams:
         pv_kw=np.zeros(game.n_clusters),
         load_kw=np.zeros(game.n_clusters),
     )
-
-
-def _cluster_books(mode: Mode, bought: np.ndarray, sold: np.ndarray) -> dict[str, np.ndarray]:
-    """Where each cluster's energy went: matched inside, across clusters, or with the grid.
-
-    Stand-alone: every household trades with the grid. RPC-only: purchases and
-    sales inside a cluster are matched first, the rest goes to the grid. CoC:
-    clusters' remaining surpluses then serve other clusters' deficits (shared
-    in proportion), and only the system's remainder meets the grid. In every
-    mode ``bought = intra + inter_in + grid_import`` and
-    ``sold = intra + inter_out + grid_export``.
-    """
-    zero = np.zeros_like(bought)
-    if mode is Mode.STANDALONE:
-        return {
-            "bought_kwh": bought,
-            "sold_kwh": sold,
-            "intra_kwh": zero,
-            "inter_in_kwh": zero,
-            "inter_out_kwh": zero,
-            "grid_import_kwh": bought,
-            "grid_export_kwh": sold,
-        }
-    intra = np.minimum(bought, sold)
-    deficit = bought - intra
-    surplus = sold - intra
-    inter_in = zero
-    inter_out = zero
-    if mode is Mode.COC:
-        flow = min(deficit.sum(), surplus.sum())
-        if flow > 0:
-            inter_in = deficit * (flow / deficit.sum())
-            inter_out = surplus * (flow / surplus.sum())
-    return {
-        "bought_kwh": bought,
-        "sold_kwh": sold,
-        "intra_kwh": intra,
-        "inter_in_kwh": inter_in,
-        "inter_out_kwh": inter_out,
-        "grid_import_kwh": deficit - inter_in,
-        "grid_export_kwh": surplus - inter_out,
-    }

@@ -11,6 +11,8 @@ does through these, never by overriding its private steps:
 * :class:`Observer` — callbacks when an interval closes (its energy known,
   before it is priced) and when a day ends (before and after the engine books
   the day's private costs).
+* :class:`PriceSource` — where the grid price of each market interval comes
+  from when several co-simulations share one market (one dispatch for all).
 * ``ev_schedule`` of :class:`~cosim.sim.engine.CoSimulation` — where each day's
   EV plug-out and plug-in times come from.
 * :meth:`CoSimulation.control_step <cosim.sim.engine.CoSimulation.control_step>`
@@ -20,14 +22,32 @@ does through these, never by overriding its private steps:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
 from models.feedback import FeedbackLaw
 
 if TYPE_CHECKING:
+    import simpy
+
     from cosim.sim.engine import CoSimulation
+
+
+class PriceSource(Protocol):
+    """The market a co-simulation's grid price comes from, shared with others.
+
+    At the end of each market interval (``steps_per_interval`` control steps)
+    the co-simulation asks for its price with the interval's mean net exchange
+    per household; the event it yields on carries ``p_G`` [$/kWh] once the
+    market has cleared the interval. Its steps are then cleared in turn.
+    """
+
+    steps_per_interval: int
+
+    def price(self, sim: CoSimulation, step: int, mean_net_kw: float) -> simpy.Event:
+        """An event whose value is ``p_G`` of the market interval starting at ``step``."""
+        ...
 
 
 class LawRow(NamedTuple):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cosim.sim.engine import BOOK_FIELDS, WHOLESALE_FIELDS, CoSimulation
+from cosim.sim.books import BOOK_FIELDS, WHOLESALE_FIELDS
+from cosim.sim.engine import CoSimulation
 from market.pricing import Mode
 from models.checksums import read_checked, read_json, verify_checksums, write_checksums
 from models.equilibrium import EquilibriumResult

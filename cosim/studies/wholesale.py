@@ -32,7 +32,7 @@ from cosim.scenario.wholesale import (
 )
 from market.aggregators import ExogenousDraws, MarketCase
 from market.dispatch import DispatchOptions
-from market.learners import DynamicProgrammingLearner, Learner, QLearner, greedy_value
+from market.learners import DynamicProgrammingLearner, Learner, greedy_value, make_learner
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.matpower import load_matpower
 from market.metrics import (
@@ -116,31 +116,6 @@ def storage_model(s: WholesaleScenario) -> StorageModel:
     return StorageModel(st.soe_levels, st.max_action_levels, st.efficiency, s.learning.discount)
 
 
-def make_learner(s: WholesaleScenario, model: StorageModel, n_agents: int) -> Learner:
-    """The scenario's learner for ``n_agents`` aggregators."""
-    if s.learning.learner == "dp":
-        return DynamicProgrammingLearner(model, n_agents, s.slots)
-    if s.learning.learner == "ppo":
-        from market.ppo import PPOLearner  # the optional [rl] extra (checked by validation)
-
-        return PPOLearner(model, n_agents, s.slots, s.learning.ppo)
-    return _q_learner(s, model, n_agents)
-
-
-def _q_learner(s: WholesaleScenario, model: StorageModel, n_agents: int) -> QLearner:
-    rl = s.learning.rl
-    return QLearner(
-        model,
-        n_agents,
-        s.slots,
-        training_steps=rl.training_steps,
-        parallel_envs=rl.parallel_envs,
-        learning_rate=rl.learning_rate,
-        exploration=rl.exploration,
-        restart=rl.restart,
-    )
-
-
 def _tri(t: object) -> tuple[float, float, float]:
     return (t.low, t.mode, t.high)  # type: ignore[attr-defined]
 
@@ -219,7 +194,7 @@ def compare_learners(
     dp = DynamicProgrammingLearner(model, n_agents, s.slots)
     dp.train(belief)
     if trained is None:
-        trained = _q_learner(s, model, n_agents)
+        trained = make_learner(s.learning, model, n_agents, s.slots, name="rl")
         for _ in range(s.time.days * s.slots):
             trained.train(belief, rng)
     v_dp = dp.values
@@ -278,7 +253,8 @@ def run_replication(
 
     def play(with_storage: bool) -> tuple[MarketRecord, TwoPhaseLearning]:
         case = build_case(s, network, storage=with_storage)
-        learner = make_learner(s, model, case.aggregator_bus.size) if case.has_storage else None
+        n_agg = case.aggregator_bus.size
+        learner = make_learner(s.learning, model, n_agg, s.slots) if case.has_storage else None
         algo = TwoPhaseLearning(case, draws, model, learner, settings, rng, options)
         run = run_fixed_point(algo, steps, on_iteration=on_step)
         return run.state.record, algo

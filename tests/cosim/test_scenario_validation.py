@@ -172,11 +172,14 @@ def test_a_missing_file_is_a_violation(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def _file_names(table: dict) -> list[str]:
-    """Every file a scenario names: the values of keys ``file`` or ``*_file``, at any depth."""
+    """Every file a scenario names: the values of keys ``file`` or ``*_file``, at any depth
+    (arrays of tables included, e.g. a one-market scenario's ``[[coc]]``)."""
     names = []
     for key, value in table.items():
         if isinstance(value, dict):
             names += _file_names(value)
+        elif isinstance(value, list):
+            names += [n for item in value if isinstance(item, dict) for n in _file_names(item)]
         elif isinstance(value, str) and (key == "file" or key.endswith("_file")):
             names.append(value)
     return names

@@ -1,0 +1,78 @@
+"""Figures of a one-market run (PNG files).
+
+- ``lmp.png``: the LMP at each CoC's bus by hour of day — every day of the
+  run (thin) and the outer fixed point's expected day (thick);
+- ``imports.png``: each CoC's import by hour, the run's days and the fixed point's;
+- ``storage.png``: the aggregators' total storage power by hour and their
+  mean SoE, one line per day;
+- ``fixed_point.png``: the outer fixed point's residuals per iteration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+if TYPE_CHECKING:
+    from cosim.studies.one_market import OneMarketOutcome
+
+__all__ = ["run_figures"]
+
+
+def _days(values: np.ndarray, per_day: int) -> np.ndarray:
+    return values.reshape(-1, per_day)
+
+
+def run_figures(outcome: OneMarketOutcome, folder: Path) -> None:
+    """Write the figures of the module docstring into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    eq, rec = outcome.equilibrium, outcome.run.record
+    market = eq.market
+    names = market.network.buses
+    per_day = market.intervals
+    hours = np.arange(per_day) * market.interval_h
+    buses = [m.bus for m in market.cocs]
+    for file, values, expected, label in (
+        ("lmp.png", rec.lmp[:, buses], eq.lmp[:, buses], "LMP [$/MWh]"),
+        ("imports.png", rec.imports_mw, eq.imports_mw.T, "import [MW]"),
+    ):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for c, member in enumerate(market.cocs):
+            colour = f"C{c % 10}"
+            for day in _days(values[:, c], per_day):
+                ax.plot(hours, day, color=colour, lw=0.5, alpha=0.3)
+            ax.plot(hours, expected[:, c], color=colour, lw=2.0, label=names[member.bus])
+        ax.set(xlabel="hour of day", ylabel=label, title="run's days (thin), fixed point (thick)")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(folder / file, dpi=120)
+        plt.close(fig)
+    if rec.storage_mw.shape[1]:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+        for day in _days(rec.storage_mw.sum(axis=1), per_day):
+            axes[0].plot(hours, day, color="C0", lw=0.6, alpha=0.4)
+        axes[0].plot(hours, eq.storage_mw.sum(axis=0), color="k", lw=2.0, label="fixed point")
+        axes[0].set(xlabel="hour of day", ylabel="storage power [MW, + charging]")
+        axes[0].legend()
+        for day in _days(rec.soe.mean(axis=1), per_day):
+            axes[1].plot(hours, day, color="C1", lw=0.6, alpha=0.4)
+        axes[1].set(xlabel="hour of day", ylabel="mean SoE [fraction]")
+        fig.tight_layout()
+        fig.savefig(folder / "storage.png", dpi=120)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    history = eq.history
+    for key, label in (
+        ("import_residual_mw", "CoC imports [MW]"),
+        ("storage_residual_mw", "storage [MW]"),
+        ("price_residual", "LMP move [$/MWh]"),
+    ):
+        ax.semilogy([h[key] + 1e-12 for h in history], label=label)
+    ax.set(xlabel="outer iteration", ylabel="residual", title="outer fixed point")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "fixed_point.png", dpi=120)
+    plt.close(fig)

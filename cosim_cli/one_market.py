@@ -1,0 +1,71 @@
+"""``cosim run`` on a one-market scenario: the outer fixed point, the finite-N run, the tables.
+
+The scenario is recognised by its ``[[coc]]`` tables (:mod:`cosim.scenario.one_market`);
+``cosim run`` hands it here instead of to the GMFG pipeline. The result
+directory is written atomically: the tables (:mod:`cosim.studies.one_market`),
+``summary.json``, figures and a manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cosim.io import one_market_figures
+from cosim.io.results import atomic_directory, manifest, write_json
+from cosim.progress import activity
+from cosim.progress import bar as progress_bar
+from cosim.scenario.game import ScenarioError
+from cosim.scenario.one_market import load_one_market_scenario
+from cosim.studies.one_market import run_one_market
+from cosim_cli.output import EXIT_NOT_CONVERGED, EXIT_OK, emit, report_invalid, result_directory
+
+
+def _lines(summary: dict) -> list[str]:
+    fp, run = summary["fixed_point"], summary["run"]
+    last = fp["last"]
+    state = "converged" if fp["converged"] else "NOT converged"
+    out = [
+        f"{summary['scenario']}: outer fixed point {state} in {fp['iterations']} iterations "
+        f"(import residual {last.get('import_residual_mw', float('nan')):.3g} MW, storage "
+        f"{last.get('storage_residual_mw', float('nan')):.3g} MW, LMP move "
+        f"{last.get('price_residual', float('nan')):.3g} $/MWh)",
+        f"finite-N run: {summary['days']} days, market interval {summary['market_interval_h']} h",
+        "energy balance per interval (worst, MW): "
+        + ", ".join(f"{k} {v:.2e}" for k, v in run["checks"].items()),
+        f"mean LMP {run['mean_lmp']:.2f} $/MWh, IMV (mean over buses) "
+        f"{run['imv_mean_over_buses']:.3f} $/MWh, ex-post cost {run['ex_post_cost']:,.0f} $, "
+        f"shed {run['shed_mwh']:.2f} MWh",
+        "cost per household-day by CoC ($): "
+        + ", ".join(f"{x:.3f}" for x in run["coc_cost_per_household_day"]),
+    ]
+    return out
+
+
+def cmd_one_market_run(args: argparse.Namespace) -> int:
+    """``cosim run`` on a one-market scenario."""
+    try:
+        loaded = load_one_market_scenario(args.scenario)
+    except ScenarioError as exc:
+        return report_invalid(args, exc)
+    s = loaded.scenario
+    out = result_directory(args, f"results/{s.scenario.name}")
+    bar = progress_bar(s.outer.max_iterations, "outer fixed point", unit="it")
+
+    def on_iteration(_: int, residuals: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(residual_mw=f"{residuals['import_residual_mw']:.3g}", refresh=False)
+
+    try:
+        with activity(f"one market {s.scenario.name}: outer fixed point, then {s.time.days} days"):
+            outcome = run_one_market(loaded, on_iteration=on_iteration)
+    finally:
+        bar.close()
+    summary = outcome.summary()
+    with atomic_directory(out) as tmp:
+        outcome.save(tmp)
+        one_market_figures.run_figures(outcome, tmp / "figures")
+        write_json(tmp / "summary.json", summary)
+        write_json(tmp / "manifest.json", manifest(loaded, "run", {}))
+    summary["out"] = str(out)
+    emit(args, summary, [*_lines(summary), f"results: {out}"])
+    return EXIT_OK if summary["fixed_point"]["converged"] else EXIT_NOT_CONVERGED
