@@ -198,10 +198,10 @@ def build_one_market(
     n = round(scenario.time.market_interval_h / first.dt_h)
     load, renewables = system_load(scenario.rest, network, first.base_per_kwh, first.pv_per_kwp)
     cocs: list[CoCMember] = []
-    for game, cfg in zip(built, scenario.coc, strict=True):
+    for game, cfg, bus in zip(built, scenario.coc, coc_bus, strict=True):
         lo, hi = import_range(game.config, game.clusters, game.pv_per_kwp, game.base_per_kwh)
         grid = cfg.households * np.linspace(lo, hi, scenario.outer.import_points) / 1000.0
-        cocs.append(CoCMember(game, coc_bus[len(cocs)], cfg.households, cfg.retail_adder, grid))
+        cocs.append(CoCMember(game, bus, cfg.households, cfg.retail_adder, grid))
     keep = tuple(g for g in network.generators if g.fuel not in RENEWABLE_FUELS)
     return OneMarket(
         network=network,

@@ -12,7 +12,8 @@ reported as ``FILE: path.to.field: value: rule`` in one
   cluster-of-clusters, no aggregator bus listed twice;
 - each cluster-of-clusters' game scenario (it loads; its own violations are
   reported under ``coc[i].game_file``), with no ``[wholesale]`` table of its own, a
-  one-day horizon, and a control step that divides the market interval.
+  one-day horizon, and a control step that divides the market interval and is
+  the same for every cluster-of-clusters.
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ def _game_violations(
         ratio = interval / game.time.dt_h
         if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             rule = f"its control step {game.time.dt_h} h must divide time.market_interval_h"
+            problems.append(Violation(where, coc.game_file, rule))
+        elif games and game.time.dt_h != games[0].scenario.time.dt_h:
+            first = games[0].scenario.time.dt_h
+            rule = f"its control step {game.time.dt_h} h differs from the first's ({first} h)"
             problems.append(Violation(where, coc.game_file, rule))
         games.append(loaded)
     return games

@@ -85,6 +85,13 @@ def test_a_clusters_game_of_its_own_is_checked_and_its_rules_reported(tmp_path):
     assert lines and all("clusters.count" in ln for ln in lines)
 
 
+def test_every_cluster_of_clusters_shares_one_control_step(tmp_path):
+    (tmp_path / "hourly.toml").write_text(GAME.replace("dt_h = 0.25", "dt_h = 1.0"), "utf-8")
+    text = GOOD.replace('bus = 2\ngame_file = "game.toml"', 'bus = 2\ngame_file = "hourly.toml"')
+    with pytest.raises(ScenarioError, match=r"coc\[1\]\.game_file: 'hourly.toml': its control"):
+        load_one_market_scenario(write(tmp_path, text))
+
+
 def test_a_game_with_a_wholesale_table_is_refused(tmp_path):
     game = GAME + "\n[wholesale]\nbus = 1\n"
     rule = r"coc\[0\]\.game_file: 'game.toml': has a \[wholesale\] table"
