@@ -45,9 +45,10 @@ day, while the households keep their laws.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,9 +69,11 @@ from models.result import EquilibriumResult
 __all__ = [
     "AggregatorPools",
     "CoCMember",
+    "CoCTask",
     "OneMarket",
     "OneMarketEquilibrium",
     "build_one_market",
+    "coc_response",
     "interval_means",
     "solve_one_market",
     "storage_response",
@@ -80,6 +83,13 @@ __all__ = [
 COST_STREAM = 4
 #: Stream of the run's seed that draws the CoC buses' loads of the expected LMP.
 DRAW_STREAM = 6
+
+#: Maps a function over tasks, in order (``map``, or a process pool's ``map``).
+TaskMap = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+
+
+def _serial_map(fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterable[Any]:
+    return map(fn, tasks)
 
 
 @dataclass(frozen=True)
@@ -157,24 +167,66 @@ class OneMarket:
             np.add.at(out.T, self.aggregators.bus, storage)
         return out
 
-    def link(self, c: int, others_mw: np.ndarray) -> WholesaleLink:
-        """CoC ``c``'s link, its bus's LMP tabulated with ``others_mw`` ``(I, B)`` fixed."""
-        member = self.cocs[c]
+    def coc_task(self, c: int, imports: np.ndarray, storage: np.ndarray, mode: Mode) -> CoCTask:
+        """What CoC ``c``'s response to the flows needs (picklable: it may run elsewhere)."""
+        mine = np.zeros_like(imports)
+        mine[c] = imports[c]
+        return CoCTask(
+            network=self.network,
+            member=self.cocs[c],
+            others_mw=self.demand_mw(imports - mine, storage),
+            renewables_mw=self.renewables_mw.sum(axis=1),
+            bus_load_std_mw=self.bus_load_std_mw,
+            steps_per_interval=self.steps_per_interval,
+            import_mw=imports[c],
+            mode=mode,
+        )
+
+
+@dataclass(frozen=True)
+class CoCTask:
+    """One CoC's response to fixed flows of the others (:func:`coc_response`)."""
+
+    network: Network
+    member: CoCMember
+    others_mw: np.ndarray
+    """Every bus's demand per interval without this CoC's import [MW], ``(I, B)``."""
+    renewables_mw: np.ndarray
+    bus_load_std_mw: float
+    steps_per_interval: int
+    import_mw: np.ndarray
+    """Its current import per interval [MW], ``(I,)``: where its play starts."""
+    mode: Mode
+
+    def link(self) -> WholesaleLink:
+        """The CoC's link: its bus's expected LMP tabulated with the others' flows fixed."""
+        member = self.member
         link = WholesaleLink(
             network=self.network,
             bus=member.bus,
-            other_load_mw=others_mw,
-            renewables_mw=self.renewables_mw.sum(axis=1),
+            other_load_mw=self.others_mw,
+            renewables_mw=self.renewables_mw,
             households=member.households,
             retail_adder=member.retail_adder,
             bus_load_std_mw=self.bus_load_std_mw,
             import_grid_mw=member.import_grid_mw,
-            expected_lmp=np.empty((self.intervals, member.import_grid_mw.size)),
+            expected_lmp=np.empty((self.others_mw.shape[0], member.import_grid_mw.size)),
             steps_per_interval=self.steps_per_interval,
         )
-        object.__setattr__(link, "_dispatch", self.dispatch)  # one solver for every table
         link.expected_lmp[:] = expected_lmp(link, member.import_grid_mw, self.bus_load_std_mw)
         return link
+
+
+def coc_response(task: CoCTask) -> tuple[np.ndarray, EquilibriumResult]:
+    """A CoC's GMFG equilibrium against the expected LMP at its bus, and its interval import.
+
+    The play starts from the grid price of its current import.
+    """
+    link = task.link()
+    start = np.repeat(task.import_mw, task.steps_per_interval) * 1000.0 / link.households
+    game = replace(task.member.game, wholesale=link, grid_price=link.grid_price(start))
+    law = solve_equilibrium(game, task.mode)
+    return link.interval_import_mw(law.game.clusters.shares @ law.flow.net_kw), law
 
 
 def build_one_market(
@@ -314,8 +366,10 @@ class OuterFixedPoint:
         mode: Mode,
         outer: OuterConfig,
         on_law: Callable[[int, int], None] | None = None,
+        map_tasks: TaskMap | None = None,
     ) -> None:
         self.market, self.mode = market, mode
+        self.map: TaskMap = map_tasks or _serial_map
         self.damping, self.half_life = outer.damping, outer.damping_half_life
         self.tolerance = outer.tolerance_mw
         self.on_law = on_law
@@ -333,18 +387,12 @@ class OuterFixedPoint:
         return self.market.expected_lmp(self.market.demand_mw(imports, storage))
 
     def respond(self, state: OuterState) -> tuple[np.ndarray, np.ndarray, list[EquilibriumResult]]:
-        """Every player's response to the same flows."""
+        """Every player's response to the same flows (the CoCs' through ``self.map``)."""
         m = self.market
+        tasks = [m.coc_task(c, state.imports, state.storage, self.mode) for c in range(len(m.cocs))]
         laws, imports = [], np.empty_like(state.imports)
-        for c, member in enumerate(m.cocs):
-            mine = np.zeros_like(state.imports)
-            mine[c] = state.imports[c]
-            link = m.link(c, m.demand_mw(state.imports - mine, state.storage))
-            # the play starts from the grid price of its current import (none at first)
-            start = np.repeat(state.imports[c], m.steps_per_interval) * 1000.0 / link.households
-            game = replace(member.game, wholesale=link, grid_price=link.grid_price(start))
-            law = solve_equilibrium(game, self.mode)
-            imports[c] = link.interval_import_mw(law.game.clusters.shares @ law.flow.net_kw)
+        for c, (imported, law) in enumerate(self.map(coc_response, tasks)):
+            imports[c] = imported
             laws.append(law)
             if self.on_law is not None:
                 self.on_law(c, len(m.cocs))
@@ -415,14 +463,17 @@ def solve_one_market(
     mode: Mode = Mode.COC,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     on_law: Callable[[int, int], None] | None = None,
+    map_tasks: TaskMap | None = None,
 ) -> OneMarketEquilibrium:
     """The outer fixed point of ``market`` (``scenario.outer`` sets its iteration).
 
     Non-convergence is reported (``converged`` false, the whole history kept),
     never hidden; the laws returned are the last responses, each with its own
-    ``converged`` flag.
+    ``converged`` flag. ``map_tasks`` maps :func:`coc_response` over the CoCs'
+    tasks in order (default: one after the other; e.g. a process pool's ``map``
+    to solve them side by side — the results are the same).
     """
-    algo = OuterFixedPoint(market, mode, scenario.outer, on_law)
+    algo = OuterFixedPoint(market, mode, scenario.outer, on_law, map_tasks)
     run = run_fixed_point(algo, scenario.outer.max_iterations, on_iteration)
     state = run.state
     return OneMarketEquilibrium(

@@ -182,16 +182,27 @@ def _submit_all(
         for r in todo:
             yield r, _call(fn, r, seeds[r])
         return
-    pool = ProcessPoolExecutor(
-        max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),)
-    )
-    try:
+    with worker_pool(workers) as pool:
         pending: dict[Future, int] = {pool.submit(_call, fn, r, seeds[r]): r for r in todo}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f]):
                 yield pending.pop(future), future.result()
-    except BaseException:  # an error, Ctrl-C, SIGTERM: the workers' running tasks are lost
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` processes that ignore Ctrl-C and die with this one.
+
+    On any error, Ctrl-C or SIGTERM inside the block the workers' running
+    tasks are lost: the pool is stopped at once and its workers killed.
+    """
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),)
+    )
+    try:
+        yield pool
+    except BaseException:
         _kill_workers(pool)
         raise
     pool.shutdown()

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pandas as pd
 
 from cosim.scenario.one_market import LoadedOneMarket
 from cosim.sim.one_market import OneMarketRun, OneMarketRunResult
+from cosim.studies.montecarlo import worker_pool
 from market.metrics import ex_post_cost, imv
 from models.checksums import write_checksums
 from models.one_market import OneMarketEquilibrium, build_one_market, solve_one_market
@@ -151,13 +153,26 @@ def run_one_market(
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     on_law: Callable[[int, int], None] | None = None,
     households: list[int] | None = None,
+    workers: int | None = None,
 ) -> OneMarketOutcome:
-    """The outer fixed point, then the finite-N run of ``loaded`` (see the module docstring)."""
+    """The outer fixed point, then the finite-N run of ``loaded`` (see the module docstring).
+
+    The CoCs' responses of each outer iteration are solved side by side in
+    ``workers`` processes (default: one per CoC, at most one per core); the
+    numbers do not depend on it.
+    """
     s = loaded.scenario
     start = time.perf_counter()
     games = tuple((g.scenario, g.base_dir) for g in loaded.games)
     market = build_one_market(s, loaded.network, loaded.coc_bus, loaded.aggregator_bus, games)
-    equilibrium = solve_one_market(market, s, on_iteration=on_iteration, on_law=on_law)
+    workers = min(len(s.coc), os.cpu_count() or 1) if workers is None else workers
+    if workers > 1:
+        with worker_pool(workers) as pool:
+            equilibrium = solve_one_market(
+                market, s, on_iteration=on_iteration, on_law=on_law, map_tasks=pool.map
+            )
+    else:
+        equilibrium = solve_one_market(market, s, on_iteration=on_iteration, on_law=on_law)
     solved = time.perf_counter()
     result = OneMarketRun(equilibrium, s, households).run()
     seconds = {

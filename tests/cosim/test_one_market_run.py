@@ -128,3 +128,19 @@ def test_cosim_run_writes_the_tables_and_a_json_summary(tmp_path, capsys):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 0
     assert json.loads((out / "manifest.json").read_text())["scenario_name"] == "om-small"
     assert Path(summary["out"]) == out
+
+
+def test_responses_solved_in_worker_processes_give_the_same_fixed_point():
+    from cosim.studies.montecarlo import worker_pool
+    from models.one_market import build_one_market, solve_one_market
+    from tests.models.conftest import small_config
+
+    s = scenario(max_iterations=3)
+    cfg = small_config()
+    market = build_one_market(s, three_buses(0.02), (1, 2), (0,), ((cfg, None), (cfg, None)))
+    serial = solve_one_market(market, s)
+    with worker_pool(2) as pool:
+        parallel = solve_one_market(market, s, map_tasks=pool.map)
+    np.testing.assert_array_equal(parallel.imports_mw, serial.imports_mw)
+    np.testing.assert_array_equal(parallel.lmp, serial.lmp)
+    assert parallel.history == serial.history

@@ -155,14 +155,15 @@ def test_ppo_without_the_rl_extra_is_refused_in_one_line(tmp_path, capsys, monke
     import importlib.util
 
     find_spec = importlib.util.find_spec
+    hidden = ("sb3_contrib", "torch")  # as on a machine without the extra, installed or not here
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name)
+        importlib.util, "find_spec", lambda name, *a: None if name in hidden else find_spec(name)
     )
     out = tmp_path / "p"
     code = main(["wholesale", str(write(tmp_path, SMALL)), "--learner", "ppo", "--out", str(out)])
     err = capsys.readouterr().err.splitlines()
     assert code == 2 and not out.exists() and len(err) == 1
-    rule = "needs the optional [rl] extra (torch not installed)"
+    rule = "needs the optional [rl] extra (sb3_contrib, torch not installed)"
     assert f": learning.learner: 'ppo': {rule}" in err[0]
 
 
