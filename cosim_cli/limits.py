@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
+
+import numpy as np
 
 from cosim.scenario.game import LoadedScenario, Scenario, ScenarioError
 from cosim.scenario.limits import (
@@ -26,6 +29,7 @@ from cosim.scenario.limits import (
     solve_cost,
     time_note,
 )
+from cosim.scenario.one_market import LoadedOneMarket
 from cosim_cli.epsilon import DEFAULT_SIZES, parse_counts
 from market.schema import Violation
 
@@ -44,13 +48,21 @@ def check_limits(args: argparse.Namespace, loaded: LoadedScenario) -> None:
         One violation per part of the run that cannot fit, naming the field or
         option that drives it (reported as an invalid scenario is: exit 2).
     """
+    _check(args, run_costs(args, loaded.scenario))
+
+
+def check_one_market_limits(args: argparse.Namespace, loaded: LoadedOneMarket) -> None:
+    """:func:`check_limits` for a one-market scenario: each CoC's law and its finite-N run."""
+    _check(args, one_market_costs(loaded))
+
+
+def _check(args: argparse.Namespace, costs: list[Cost]) -> None:
     file = args.scenario
     try:
         limit = memory_limit()
     except ValueError as err:
         violation = Violation(MEMORY_VARIABLE, os.environ.get(MEMORY_VARIABLE), str(err))
         raise ScenarioError(file, [violation]) from None
-    costs = run_costs(args, loaded.scenario)
     problems = limit_violations(costs, limit)
     if problems:
         raise ScenarioError(file, problems)
@@ -58,6 +70,29 @@ def check_limits(args: argparse.Namespace, loaded: LoadedScenario) -> None:
     if note is not None and not getattr(args, "quiet", False):
         whose = "cosim run" if args.command == "validate" else "this"
         print(f"cosim {args.command}: note: {whose} will take {note}", file=sys.stderr)
+
+
+def one_market_costs(loaded: LoadedOneMarket) -> list[Cost]:
+    """Each CoC's equilibrium (all are kept) and its households simulated over the days.
+
+    The households a CoC stands for are all simulated, split over its clusters
+    as its game's ``clusters.households`` are.
+    """
+    s = loaded.scenario
+    costs = []
+    for i, (coc, game) in enumerate(zip(s.coc, loaded.games, strict=True)):
+        config = game.scenario
+        shares = np.broadcast_to(
+            np.asarray(config.clusters.households, dtype=float), (config.clusters.count,)
+        )
+        per_cluster = [max(1, round(coc.households * h / shares.sum())) for h in shares]
+        costs.append(solve_cost(config, 1))
+        sim = simulation_cost(
+            config, per_cluster, s.time.days, False, f"coc[{i}].households", "time.days"
+        )
+        # the message names the field's value, not its split over the clusters
+        costs.append(sim if sim.path == "time.days" else replace(sim, value=coc.households))
+    return costs
 
 
 def run_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:

@@ -40,7 +40,7 @@ from cosim.studies.epsilon import StudyMismatchError
 from cosim.studies.modes import mode_table
 from cosim_cli.arguments import OneLineParser, counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
-from cosim_cli.limits import check_limits
+from cosim_cli.limits import check_limits, check_one_market_limits
 from cosim_cli.one_market import cmd_one_market_run
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
@@ -396,8 +396,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if kind == "one_market" and args.command == "run":
             return cmd_one_market_run(args)
         if kind != "game":
-            load = load_wholesale_scenario if kind == "wholesale" else load_one_market_scenario
-            sha256 = load(args.scenario).sha256
+            if kind == "wholesale":
+                sha256 = load_wholesale_scenario(args.scenario).sha256
+            else:
+                one_market = load_one_market_scenario(args.scenario)
+                check_one_market_limits(args, one_market)  # what cosim run would need
+                sha256 = one_market.sha256
             emit(args, {"valid": True, "file": args.scenario, "sha256": sha256}, ["OK"])
             return EXIT_OK
         loaded = load_scenario(args.scenario)

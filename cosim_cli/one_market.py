@@ -17,6 +17,7 @@ from cosim.progress import bar as progress_bar
 from cosim.scenario.game import ScenarioError
 from cosim.scenario.one_market import load_one_market_scenario
 from cosim.studies.one_market import run_one_market
+from cosim_cli.limits import check_one_market_limits
 from cosim_cli.output import EXIT_NOT_CONVERGED, EXIT_OK, emit, report_invalid, result_directory
 
 
@@ -45,6 +46,7 @@ def cmd_one_market_run(args: argparse.Namespace) -> int:
     """``cosim run`` on a one-market scenario."""
     try:
         loaded = load_one_market_scenario(args.scenario)
+        check_one_market_limits(args, loaded)  # memory and time, before any work
     except ScenarioError as exc:
         return report_invalid(args, exc)
     s = loaded.scenario

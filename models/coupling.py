@@ -207,7 +207,7 @@ def build_link(
     load, renewables = system_load(config, network, base_per_kwh, pv_per_kwp)
     represented = config.households if config.households is not None else households
     grid = represented * np.linspace(*import_kw, config.import_points) / 1000.0
-    link = WholesaleLink(
+    return tabulated_link(
         network=network,
         bus=config.bus,
         other_load_mw=load - renewables,
@@ -216,7 +216,13 @@ def build_link(
         retail_adder=config.retail_adder,
         bus_load_std_mw=config.bus_load_std_mw,
         import_grid_mw=grid,
-        expected_lmp=np.empty((len(base_per_kwh), len(grid))),
     )
-    link.expected_lmp[:] = expected_lmp(link, grid, config.bus_load_std_mw)
+
+
+def tabulated_link(**fields: object) -> WholesaleLink:
+    """A :class:`WholesaleLink` of ``fields`` (all but ``expected_lmp``), its table of the
+    expected LMP at the bus dispatched on ``import_grid_mw`` for every market interval."""
+    other_load, grid = np.asarray(fields["other_load_mw"]), np.asarray(fields["import_grid_mw"])
+    link = WholesaleLink(**fields, expected_lmp=np.empty((other_load.shape[0], grid.size)))  # type: ignore[arg-type]
+    link.expected_lmp[:] = expected_lmp(link, grid, link.bus_load_std_mw)
     return link

@@ -59,7 +59,7 @@ from market.network import Network, redraw_costs_by_fuel
 from market.pricing import Mode
 from market.storage import StorageModel
 from models.config import GameConfig
-from models.coupling import WholesaleLink, expected_lmp, system_load
+from models.coupling import WholesaleLink, system_load, tabulated_link
 from models.equilibrium import solve_equilibrium
 from models.fixed_point import run_fixed_point
 from models.game import Game, build_game, game_rng, import_range
@@ -201,7 +201,7 @@ class CoCTask:
     def link(self) -> WholesaleLink:
         """The CoC's link: its bus's expected LMP tabulated with the others' flows fixed."""
         member = self.member
-        link = WholesaleLink(
+        return tabulated_link(
             network=self.network,
             bus=member.bus,
             other_load_mw=self.others_mw,
@@ -210,11 +210,8 @@ class CoCTask:
             retail_adder=member.retail_adder,
             bus_load_std_mw=self.bus_load_std_mw,
             import_grid_mw=member.import_grid_mw,
-            expected_lmp=np.empty((self.others_mw.shape[0], member.import_grid_mw.size)),
             steps_per_interval=self.steps_per_interval,
         )
-        link.expected_lmp[:] = expected_lmp(link, member.import_grid_mw, self.bus_load_std_mw)
-        return link
 
 
 def coc_response(task: CoCTask) -> tuple[np.ndarray, EquilibriumResult]:

@@ -268,7 +268,7 @@ class CoSimulation(mesa.Model):
             price = yield self.price_source.price(self, steps[0], float(np.mean(per_step)))
             return [float(price)] * len(steps)
         assert link is not None
-        imported = float(np.mean(link.import_mw(np.asarray(per_step))))
+        imported = float(link.interval_import_mw(np.asarray(per_step))[0])
         first = steps[0]
         interval = (first % game.steps) // self.steps_per_price
         result = link.solve(interval, imported, self._bus_load[first])

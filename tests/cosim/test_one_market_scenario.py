@@ -97,3 +97,17 @@ def test_a_game_with_a_wholesale_table_is_refused(tmp_path):
     rule = r"coc\[0\]\.game_file: 'game.toml': has a \[wholesale\] table"
     with pytest.raises(ScenarioError, match=rule):
         load_one_market_scenario(write(tmp_path, GOOD, game))
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COSIM_MEMORY_LIMIT", "2GiB")
+    path = write(
+        tmp_path, GOOD.replace("households = 1000\n[[coc]]", "households = 50000000\n[[coc]]")
+    )
+    out = tmp_path / "result"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and not out.exists()
+    assert f"{path}: coc[0].households: 50000000: simulating needs about" in err[0]
+    assert main(["validate", str(path)]) == 2  # validate reports what run would need
+    assert "coc[0].households" in capsys.readouterr().out
