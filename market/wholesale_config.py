@@ -10,11 +10,14 @@ leaves a number open (its extracted text lost the triangular parameters, β and
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from market.schema import Frozen, ResultName
+
+if TYPE_CHECKING:
+    from market.dispatch import DispatchOptions
 
 __all__ = [
     "DemandConfig",
@@ -210,6 +213,14 @@ class DispatchConfig(Frozen):
         description="Price of dumping surplus [$/MWh]: renewables enter as negative demand, so "
         "this is their curtailment cost.",
     )
+
+    def options(self) -> DispatchOptions:
+        """The :class:`~market.dispatch.DispatchOptions` of these prices."""
+        from market.dispatch import DispatchOptions  # Pyomo loads with the first dispatch
+
+        return DispatchOptions(
+            value_of_lost_load=self.value_of_lost_load, surplus_penalty=self.curtailment_price
+        )
 
 
 class MetricsConfig(Frozen):

@@ -32,7 +32,7 @@ from market.network import Network, pjm5bus, redraw_costs_by_fuel
 from models.config import SystemLoadConfig, WholesaleLinkConfig, scenario_path
 
 if TYPE_CHECKING:
-    from market.dispatch import DispatchResult, EconomicDispatch
+    from market.dispatch import DispatchOptions, DispatchResult, EconomicDispatch
 
 #: Stream of the scenario's seed that draws the generators' costs.
 COST_STREAM = 4
@@ -65,6 +65,8 @@ class WholesaleLink:
     """Control steps per market interval: one dispatch per interval meets the interval's mean
     import (``other_load_mw`` and ``expected_lmp`` have one row per interval), and its LMP
     prices every step of it. 1: the coupled run's dispatch of every control step."""
+    dispatch_options: DispatchOptions | None = None
+    """The dispatch's slack prices (value of lost load, surplus); ``None``: its defaults."""
 
     def __getstate__(self) -> dict:  # the solver is rebuilt where the link is unpickled
         state = dict(self.__dict__)
@@ -80,7 +82,7 @@ class WholesaleLink:
             from market.dispatch import EconomicDispatch
 
             keep = tuple(g for g in self.network.generators if g.fuel not in RENEWABLE_FUELS)
-            found = EconomicDispatch(replace(self.network, generators=keep))
+            found = EconomicDispatch(replace(self.network, generators=keep), self.dispatch_options)
             object.__setattr__(self, "_dispatch", found)
         return found
 

@@ -39,15 +39,25 @@ def game_hash(game: Game) -> str:
 
     Files a scenario names enter by what was read from them, not by their
     names: the cluster distances as built, and with a wholesale link the
-    network itself — buses, lines, units and their costs — so an edited file
-    is never matched to a law solved on the old one.
+    network itself — buses, lines, units and their costs — and the link's
+    tables (the other load, the expected LMP), so an edited file is never
+    matched to a law solved on the old one, nor one CoC's law of a one-market
+    run to another's.
     """
     fields = set(GameConfig.model_fields)
     digest = hashlib.sha256()
     digest.update((MODEL_REVISION + game.config.model_dump_json(include=fields)).encode())
     digest.update(np.ascontiguousarray(game.distances, dtype=float).tobytes())
-    if game.wholesale is not None:
-        digest.update(repr(game.wholesale.network).encode())
+    link = game.wholesale
+    if link is not None:
+        digest.update(repr(link.network).encode())
+        # what the LMP table was built from (a one-market CoC's link holds the others' flows)
+        digest.update(repr((link.bus, link.households, link.retail_adder)).encode())
+        digest.update(repr((link.bus_load_std_mw, link.steps_per_interval)).encode())
+        if link.dispatch_options is not None:
+            digest.update(repr(link.dispatch_options).encode())
+        for table in (link.other_load_mw, link.import_grid_mw, link.expected_lmp):
+            digest.update(np.ascontiguousarray(table, dtype=float).tobytes())
     return digest.hexdigest()
 
 

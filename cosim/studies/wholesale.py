@@ -31,7 +31,6 @@ from cosim.scenario.wholesale import (
     with_overrides,
 )
 from market.aggregators import ExogenousDraws, MarketCase
-from market.dispatch import DispatchOptions
 from market.learners import DynamicProgrammingLearner, Learner, greedy_value, make_learner
 from market.learning import MarketRecord, PlaySettings, TwoPhaseLearning
 from market.matpower import load_matpower
@@ -246,10 +245,7 @@ def run_replication(
         initial_soe=s.storage.initial_soe,
         initial_belief=learn.initial_belief,
     )
-    options = DispatchOptions(
-        value_of_lost_load=s.dispatch.value_of_lost_load,
-        surplus_penalty=s.dispatch.curtailment_price,
-    )
+    options = s.dispatch.options()
 
     def play(with_storage: bool) -> tuple[MarketRecord, TwoPhaseLearning]:
         case = build_case(s, network, storage=with_storage)

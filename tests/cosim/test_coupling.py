@@ -141,3 +141,17 @@ def test_the_cache_key_follows_the_network_itself():
     other = replace(game, wholesale=replace(game.wholesale, network=cheaper))
     assert game_hash(game) == game_hash(build_game(pjm5_config()))
     assert game_hash(other) != game_hash(game)
+
+
+def test_the_cache_key_follows_the_links_tables():
+    """A one-market CoC's link holds the others' flows: another table is another game."""
+    from dataclasses import replace
+
+    from cosim.io.cache import game_hash
+
+    game = build_game(pjm5_config())
+    link = game.wholesale
+    busier = replace(link, other_load_mw=link.other_load_mw + 1.0)
+    dearer = replace(link, expected_lmp=link.expected_lmp + 1.0)
+    hashes = {game_hash(replace(game, wholesale=x)) for x in (link, busier, dearer)}
+    assert len(hashes) == 3
