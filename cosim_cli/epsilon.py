@@ -25,6 +25,7 @@ from cosim.io.epsilon_figures import plot_study
 from cosim.io.results import atomic_directory, manifest, write_json
 from cosim.progress import activity
 from cosim.scenario.game import LoadedScenario, Scenario
+from cosim.scenario.one_market import LoadedOneMarket
 from cosim.studies.epsilon import INFO_FULL, INFO_LOCAL, rate_text
 from cosim.studies.epsilon_study import (
     DEVIATION,
@@ -36,7 +37,9 @@ from cosim.studies.epsilon_study import (
     study_label,
 )
 from cosim.studies.gap_statistics import Precision
+from cosim.studies.law_under_test import LawUnderTest
 from cosim.studies.montecarlo import SchedulerUnreachableError, check_scheduler
+from cosim.studies.one_market import solve_outer
 from cosim_cli.arguments import counted, resolution
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
@@ -103,6 +106,12 @@ def add_epsilon_arguments(parser: argparse.ArgumentParser) -> None:
         default="gmfg",
         help="the law under test: the GMFG law, or the best response to the flat grid price",
     )
+    parser.add_argument(
+        "--coc",
+        type=counted(0),
+        help="one-market scenarios: the cluster-of-clusters whose law is measured (0-based, "
+        "default 0), at the outer fixed point",
+    )
     parser.add_argument("--mode", choices=[m.value for m in Mode], help="default: the scenario's")
     parser.add_argument(
         "--seed", type=counted(0), help="root seed of the study (default: the scenario's)"
@@ -145,13 +154,25 @@ class _Study:
     """Where its replication files are: one directory, or one per ``M``."""
 
 
-def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
+def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario | LoadedOneMarket) -> int:
     """``cosim epsilon``: ε_N against N for the scenario's law, with CIs and the fitted rate.
+
+    On a one-market scenario the law is one cluster-of-clusters' (``--coc``) at
+    the outer fixed point (:func:`_one_market_coc`).
 
     Every check of the options runs before any solve or file is written: a bad
     combination exits with status 2 and leaves nothing behind.
     """
     scenario = loaded.scenario
+    if isinstance(loaded, LoadedOneMarket):
+        refused = _one_market_refusal(args, loaded)
+    elif args.coc is not None:
+        refused = "--coc: only for a one-market scenario ([[coc]] tables)"
+    else:
+        refused = None
+    if refused is not None:
+        print(f"cosim epsilon: {refused}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     sizes_text = args.sizes if args.sizes is not None else DEFAULT_SIZES
     sizes = parse_counts(sizes_text)
     if not sizes or len(set(sizes)) != len(sizes):  # --reps ≥ 2 is the parser's rule
@@ -161,7 +182,10 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    mode = Mode(args.mode or scenario.simulation.mode)
+    own = (
+        ONE_MARKET_MODE if isinstance(loaded, LoadedOneMarket) else loaded.scenario.simulation.mode
+    )
+    mode = Mode(args.mode or own)
     seed = scenario.seed if args.seed is None else args.seed
     build_reps = args.build_reps or args.reps
     out = result_directory(args, f"results/{scenario.scenario.name}-epsilon")
@@ -176,7 +200,10 @@ def cmd_epsilon(args: argparse.Namespace, loaded: LoadedScenario) -> int:
         "law": args.law,
         "mode": str(mode),
     }
-    if args.clusters is not None:
+    if isinstance(loaded, LoadedOneMarket):
+        with activity(f"ε_N of coc[{args.coc or 0}]'s law ({args.info} information)"):
+            study = _one_market_coc(args, loaded, mode, sizes, build_reps, seed)
+    elif args.clusters is not None:
         scenarios = _scenarios_with_clusters(args, loaded, sizes, sizes_text)
         if scenarios is None:
             return EXIT_BAD_INPUT
@@ -307,6 +334,85 @@ def _fixed_clusters(
         "study": "households per cluster growing",
         "sizes": sizes,
         "law_info": law_info,
+    }
+    return _Study(table, gaps, rate, about, str(work))
+
+
+#: The trading mode of a one-market scenario's laws (:func:`models.one_market.solve_one_market`).
+ONE_MARKET_MODE = Mode.COC
+
+#: What a one-market study leaves out, in the summary's words.
+ONE_MARKET_SETTING = (
+    "the CoC's households in the finite game; the rest of the market (every other CoC's import, "
+    "every aggregator's storage, the system's load) at the outer fixed point's expected flows, "
+    "with the bus-load draw of the coupled run; the realised LMP at the CoC's bus follows the "
+    "finite population's import through the CoC's LMP table, and the deviator takes it as "
+    "given (its own effect on the LMP, 1/N of the import's, is left out)"
+)
+
+
+def _one_market_refusal(args: argparse.Namespace, loaded: LoadedOneMarket) -> str | None:
+    """Why the options do not fit a one-market scenario, or ``None``."""
+    count = len(loaded.scenario.coc)
+    if args.coc is not None and args.coc >= count:
+        return f"--coc {args.coc}: the scenario has coc[0]..coc[{count - 1}]"
+    if args.clusters is not None:
+        return "--clusters: a one-market CoC's clusters are its game file's (M fixed only)"
+    if args.mode is not None and Mode(args.mode) != ONE_MARKET_MODE:
+        return f"--mode {args.mode}: a one-market scenario's laws are solved in {ONE_MARKET_MODE}"
+    return None
+
+
+def _one_market_coc(
+    args: argparse.Namespace,
+    loaded: LoadedOneMarket,
+    mode: Mode,
+    sizes: list[int],
+    build_reps: int,
+    seed: int,
+) -> _Study:
+    """One CoC's law at the outer fixed point (:data:`ONE_MARKET_SETTING`), M fixed."""
+    c = args.coc or 0
+    equilibrium = solve_outer(loaded)
+    result = equilibrium.laws[c]
+    if args.law == "gmfg":
+        law = LawUnderTest.from_equilibrium(result)
+    else:
+        law = LawUnderTest.flat_price_response(result.game, mode)
+    name = loaded.scenario.scenario.name
+    default = f"results/.epsilon/{name}-coc{c}-{loaded.sha256[:12]}-{mode}-{args.law}-seed{seed}"
+    work = Path(args.work or default)
+    table, gaps, rate = run_study(
+        law,
+        sizes,
+        args.reps,
+        build_reps,
+        seed,
+        work,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=True,
+        info=args.info,
+        precision=_precision(args),
+    )
+    market = equilibrium.market
+    about: dict[str, object] = {
+        "study": "households per cluster growing",
+        "sizes": sizes,
+        "coc": c,
+        "bus": market.network.buses[market.cocs[c].bus],
+        "setting": ONE_MARKET_SETTING,
+        "outer_fixed_point": {
+            "converged": equilibrium.converged,
+            "iterations": len(equilibrium.history),
+            "last": equilibrium.history[-1] if equilibrium.history else {},
+        },
+        "law_info": {
+            "converged": result.converged,
+            "exploitability": result.exploitability,
+            "exploitability_continuous": result.exploitability_continuous,
+            "exploitability_mean_field": law.exploitability().tolist(),
+        },
     }
     return _Study(table, gaps, rate, about, str(work))
 

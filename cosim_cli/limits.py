@@ -56,6 +56,14 @@ def check_one_market_limits(args: argparse.Namespace, loaded: LoadedOneMarket) -
     _check(args, one_market_costs(loaded))
 
 
+def check_one_market_epsilon_limits(args: argparse.Namespace, loaded: LoadedOneMarket) -> None:
+    """:func:`check_limits` for ``cosim epsilon`` on a one-market scenario: every CoC's law
+    (the outer fixed point), and the study of ``--coc``'s game."""
+    solves = [solve_cost(game.scenario, 1) for game in loaded.games]
+    coc = args.coc if args.coc is not None and args.coc < len(loaded.games) else 0
+    _check(args, solves + _epsilon_costs(args, loaded.games[coc].scenario)[1:])
+
+
 def _check(args: argparse.Namespace, costs: list[Cost]) -> None:
     file = args.scenario
     try:
@@ -76,7 +84,8 @@ def one_market_costs(loaded: LoadedOneMarket) -> list[Cost]:
     """Each CoC's equilibrium (all are kept) and its households simulated over the days.
 
     The households a CoC stands for are all simulated, split over its clusters
-    as its game's ``clusters.households`` are.
+    as its game's ``clusters.households`` are; the time counts every run of
+    ``[compare]``.
     """
     s = loaded.scenario
     costs = []
@@ -92,7 +101,8 @@ def one_market_costs(loaded: LoadedOneMarket) -> list[Cost]:
         )
         # the message names the field's value, not its split over the clusters
         costs.append(sim if sim.path == "time.days" else replace(sim, value=coc.households))
-    return costs
+    runs = len(s.variants())  # [compare] runs them one after the other: memory once, time each
+    return [replace(c, seconds=c.seconds * runs) for c in costs]
 
 
 def run_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:

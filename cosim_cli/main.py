@@ -40,7 +40,11 @@ from cosim.studies.epsilon import StudyMismatchError
 from cosim.studies.modes import mode_table
 from cosim_cli.arguments import OneLineParser, counted
 from cosim_cli.epsilon import add_epsilon_arguments, cmd_epsilon
-from cosim_cli.limits import check_limits, check_one_market_limits
+from cosim_cli.limits import (
+    check_limits,
+    check_one_market_epsilon_limits,
+    check_one_market_limits,
+)
 from cosim_cli.one_market import cmd_one_market_run
 from cosim_cli.output import (
     EXIT_BAD_INPUT,
@@ -392,9 +396,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "own_scenario_format", False):  # e.g. wholesale: loads its own file
         return args.handler(args)
     try:
-        kind = _scenario_format(args.scenario) if args.command in ("validate", "run") else "game"
+        reads_any = args.command in ("validate", "run", "epsilon")
+        kind = _scenario_format(args.scenario) if reads_any else "game"
         if kind == "one_market" and args.command == "run":
             return cmd_one_market_run(args)
+        if kind == "one_market" and args.command == "epsilon":
+            one_market = load_one_market_scenario(args.scenario)
+            check_one_market_epsilon_limits(args, one_market)
+            return cmd_epsilon(args, one_market)
+        if kind == "wholesale" and args.command == "epsilon":
+            print(
+                f"cosim epsilon: {args.scenario}: a wholesale experiment has no households' "
+                "law to measure (a GMFG or one-market scenario has)",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
         if kind != "game":
             if kind == "wholesale":
                 sha256 = load_wholesale_scenario(args.scenario).sha256

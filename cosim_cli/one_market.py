@@ -3,12 +3,16 @@
 The scenario is recognised by its ``[[coc]]`` tables (:mod:`cosim.scenario.one_market`);
 ``cosim run`` hands it here instead of to the GMFG pipeline. The result
 directory is written atomically: the tables (:mod:`cosim.studies.one_market`),
-``summary.json``, figures and a manifest.
+``summary.json``, figures and a manifest. A ``[compare]`` table adds the
+counterfactual runs (same seed): their measures side by side in
+``comparison.parquet`` and the summary, their tables in ``variants/<name>/``.
+The exit status is 3 when any run's outer fixed point did not converge.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from cosim.io import one_market_figures
 from cosim.io.results import atomic_directory, manifest, write_json
@@ -16,7 +20,7 @@ from cosim.progress import activity
 from cosim.progress import bar as progress_bar
 from cosim.scenario.game import ScenarioError
 from cosim.scenario.one_market import load_one_market_scenario
-from cosim.studies.one_market import run_one_market
+from cosim.studies.one_market import run_comparison
 from cosim_cli.limits import check_one_market_limits
 from cosim_cli.output import EXIT_NOT_CONVERGED, EXIT_OK, emit, report_invalid, result_directory
 
@@ -25,7 +29,7 @@ def _lines(summary: dict) -> list[str]:
     fp, run = summary["fixed_point"], summary["run"]
     last = fp["last"]
     state = "converged" if fp["converged"] else "NOT converged"
-    out = [
+    lines = [
         f"{summary['scenario']}: outer fixed point {state} in {fp['iterations']} iterations "
         f"(import residual {last.get('import_residual_mw', float('nan')):.3g} MW, storage "
         f"{last.get('storage_residual_mw', float('nan')):.3g} MW, LMP move "
@@ -39,7 +43,20 @@ def _lines(summary: dict) -> list[str]:
         "cost per household-day by CoC ($): "
         + ", ".join(f"{x:.3f}" for x in run["coc_cost_per_household_day"]),
     ]
-    return out
+    rows = summary.get("comparison", [])
+    if len(rows) > 1:
+        lines.append(
+            f"{'compared (paired, same seed)':<24} {'converged':>9} {'mean LMP':>9} "
+            f"{'IMV':>7} {'IMV CoC':>8} {'ex-post M$':>11} {'scarce':>6} {'$/hh-day':>9}"
+        )
+        for r in rows:
+            lines.append(
+                f"{r['variant']:<24} {r['converged']!s:>9} {r['mean_lmp']:>9.3f} "
+                f"{r['imv_mean_over_buses']:>7.3f} {r['imv_coc_buses']:>8.3f} "
+                f"{r['ex_post_cost'] / 1e6:>11.4f} {r['scarcity_intervals']:>6d} "
+                f"{r['household_cost_per_day']:>9.4f}"
+            )
+    return lines
 
 
 def cmd_one_market_run(args: argparse.Namespace) -> int:
@@ -53,21 +70,34 @@ def cmd_one_market_run(args: argparse.Namespace) -> int:
     out = result_directory(args, f"results/{s.scenario.name}")
     bar = progress_bar(s.outer.max_iterations, "outer fixed point", unit="it")
 
+    def on_variant(name: str) -> None:
+        bar.reset()
+        bar.set_description(f"outer fixed point ({name})")
+
     def on_iteration(_: int, residuals: dict) -> None:
         bar.update(1)
-        bar.set_postfix(residual_mw=f"{residuals['import_residual_mw']:.3g}", refresh=False)
+        worst = max(residuals["import_residual_mw"], residuals["storage_residual_mw"])
+        bar.set_postfix(residual_mw=f"{worst:.3g}", refresh=False)
 
     try:
-        with activity(f"one market {s.scenario.name}: outer fixed point, then {s.time.days} days"):
-            outcome = run_one_market(loaded, on_iteration=on_iteration)
+        runs = len(s.variants())
+        label = f"one market {s.scenario.name}: {runs} run(s), each an outer fixed point"
+        with activity(f"{label}, then {s.time.days} days"):
+            comparison = run_comparison(loaded, on_variant, on_iteration=on_iteration)
     finally:
         bar.close()
+    outcome = comparison.outcomes["as_given"]
     summary = outcome.summary()
+    summary["converged_all"] = all(o.equilibrium.converged for o in comparison.outcomes.values())
+    summary["comparison"] = json.loads(comparison.table().to_json(orient="records"))
     with atomic_directory(out) as tmp:
         outcome.save(tmp)
         one_market_figures.run_figures(outcome, tmp / "figures")
+        if runs > 1:
+            comparison.save(tmp)
+            one_market_figures.comparison_figure(comparison, tmp / "figures" / "comparison.png")
         write_json(tmp / "summary.json", summary)
         write_json(tmp / "manifest.json", manifest(loaded, "run", {}))
     summary["out"] = str(out)
     emit(args, summary, [*_lines(summary), f"results: {out}"])
-    return EXIT_OK if summary["fixed_point"]["converged"] else EXIT_NOT_CONVERGED
+    return EXIT_OK if summary["converged_all"] else EXIT_NOT_CONVERGED

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from market.aggregators import RENEWABLE_FUELS
-from market.dispatch import EconomicDispatch
+from market.dispatch import DispatchOptions, EconomicDispatch
 from market.learners import DynamicProgrammingLearner, play_policy
 from market.network import Network, redraw_costs_by_fuel
 from market.pricing import Mode
@@ -64,6 +64,8 @@ from models.equilibrium import solve_equilibrium
 from models.fixed_point import run_fixed_point
 from models.game import Game, build_game, game_rng, import_range
 from models.one_market_config import OneMarketScenario, OuterConfig
+from models.passive import passive_equilibrium, passive_policy
+from models.response import population_flow
 from models.result import EquilibriumResult
 
 __all__ = [
@@ -102,6 +104,16 @@ class CoCMember:
     retail_adder: float
     import_grid_mw: np.ndarray
     """Imports at which its bus's LMP is tabulated [MW], ``(G,)``."""
+    flexible: bool = True
+    """False: its households play the passive law (:mod:`models.passive`), not the GMFG's."""
+
+    def passive_import_mw(self, steps_per_interval: int) -> np.ndarray:
+        """Its import per market interval under the passive law [MW], ``(I,)``: the
+        same at any prices."""
+        game = self.game
+        flow = population_flow(game, passive_policy(game))
+        per_household = (game.clusters.shares @ flow.net_kw).reshape(-1, steps_per_interval)
+        return per_household.mean(axis=1) * self.households / 1000.0
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,7 @@ class OneMarket:
             steps_per_interval=self.steps_per_interval,
             import_mw=imports[c],
             mode=mode,
+            dispatch_options=self.dispatch.options,
         )
 
 
@@ -197,6 +210,7 @@ class CoCTask:
     import_mw: np.ndarray
     """Its current import per interval [MW], ``(I,)``: where its play starts."""
     mode: Mode
+    dispatch_options: DispatchOptions
 
     def link(self) -> WholesaleLink:
         """The CoC's link: its bus's expected LMP tabulated with the others' flows fixed."""
@@ -211,18 +225,22 @@ class CoCTask:
             bus_load_std_mw=self.bus_load_std_mw,
             import_grid_mw=member.import_grid_mw,
             steps_per_interval=self.steps_per_interval,
+            dispatch_options=self.dispatch_options,
         )
 
 
 def coc_response(task: CoCTask) -> tuple[np.ndarray, EquilibriumResult]:
     """A CoC's GMFG equilibrium against the expected LMP at its bus, and its interval import.
 
-    The play starts from the grid price of its current import.
+    The play starts from the grid price of its current import. An inflexible
+    CoC's law is the passive one (:func:`models.passive.passive_equilibrium`),
+    priced the same way: its import is the same whatever the others do.
     """
     link = task.link()
     start = np.repeat(task.import_mw, task.steps_per_interval) * 1000.0 / link.households
     game = replace(task.member.game, wholesale=link, grid_price=link.grid_price(start))
-    law = solve_equilibrium(game, task.mode)
+    solve = solve_equilibrium if task.member.flexible else passive_equilibrium
+    law = solve(game, task.mode)
     return link.interval_import_mw(law.game.clusters.shares @ law.flow.net_kw), law
 
 
@@ -250,7 +268,7 @@ def build_one_market(
     for game, cfg, bus in zip(built, scenario.coc, coc_bus, strict=True):
         lo, hi = import_range(game.config, game.clusters, game.pv_per_kwp, game.base_per_kwh)
         grid = cfg.households * np.linspace(lo, hi, scenario.outer.import_points) / 1000.0
-        cocs.append(CoCMember(game, bus, cfg.households, cfg.retail_adder, grid))
+        cocs.append(CoCMember(game, bus, cfg.households, cfg.retail_adder, grid, cfg.flexible))
     keep = tuple(g for g in network.generators if g.fuel not in RENEWABLE_FUELS)
     return OneMarket(
         network=network,
@@ -262,7 +280,7 @@ def build_one_market(
         cocs=tuple(cocs),
         aggregators=_pools(scenario, network, aggregator_bus),
         draws_mw=_draws(scenario, len(cocs)),
-        dispatch=EconomicDispatch(replace(network, generators=keep)),
+        dispatch=EconomicDispatch(replace(network, generators=keep), scenario.dispatch.options()),
     )
 
 
@@ -372,10 +390,14 @@ class OuterFixedPoint:
         self.on_law = on_law
 
     def init_state(self) -> OuterState:
-        """No CoC imports anything and no storage moves."""
+        """No storage moves; a flexible CoC imports nothing, an inflexible one its passive
+        import (its response, whatever the prices)."""
         m = self.market
         n_agg = 0 if m.aggregators is None else m.aggregators.bus.size
         imports, storage = np.zeros((len(m.cocs), m.intervals)), np.zeros((n_agg, m.intervals))
+        for c, member in enumerate(m.cocs):
+            if not member.flexible:
+                imports[c] = member.passive_import_mw(m.steps_per_interval)
         lmp = self.lmp(imports, storage)
         return OuterState(imports, storage, [], lmp)
 

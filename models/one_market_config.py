@@ -22,6 +22,7 @@ from models.config import NonNegFloat, PositiveFloat, SystemLoadConfig
 __all__ = [
     "AggregatorsConfig",
     "CoCConfig",
+    "CompareConfig",
     "OneMarketInfo",
     "OneMarketScenario",
     "OneMarketTime",
@@ -65,6 +66,12 @@ class CoCConfig(Frozen):
     )
     retail_adder: NonNegFloat = Field(
         0.03, description="Retail adder on the LMP [$/kWh]: p_G = LMP/1000 + adder."
+    )
+    flexible: bool = Field(
+        True,
+        description="false: its households' devices are left to themselves (home battery idle, "
+        "EV charged at rated power until full, shiftable appliance started when its window "
+        "opens, controllable load nominal), so its import responds to no price.",
     )
 
 
@@ -120,6 +127,17 @@ class OuterConfig(Frozen):
     )
 
 
+class CompareConfig(Frozen):
+    """Counterfactual runs beside the scenario's own, on the same seed (paired)."""
+
+    flexibility: bool = Field(
+        False,
+        description="Also run with every cluster-of-clusters' households inflexible "
+        "(coc.flexible = false).",
+    )
+    storage: bool = Field(False, description="Also run without the storage aggregators.")
+
+
 class OneMarketScenario(Frozen):
     """A complete one-market run: a file with ``[[coc]]`` tables (``cosim validate``)."""
 
@@ -138,8 +156,30 @@ class OneMarketScenario(Frozen):
     )
     outer: OuterConfig = Field(default_factory=OuterConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    compare: CompareConfig = Field(
+        default_factory=CompareConfig,
+        description="With/without comparisons run beside this one (both true: all four).",
+    )
 
     @property
     def intervals(self) -> int:
         """Market intervals per day."""
         return round(24.0 / self.time.market_interval_h)
+
+    def variants(self) -> dict[str, OneMarketScenario]:
+        """The scenario (``"as_given"``) and the counterfactuals ``compare`` asks for.
+
+        ``"no_flexibility"``: every CoC inflexible; ``"no_storage"``: no aggregators;
+        ``"neither"``: both, when both are asked. Each is this scenario otherwise —
+        the same seed, so the same draws (paired) — and compares nothing itself.
+        """
+        plain = self.model_copy(update={"compare": CompareConfig()})
+        rigid = [c.model_copy(update={"flexible": False}) for c in self.coc]
+        out = {"as_given": plain}
+        if self.compare.flexibility:
+            out["no_flexibility"] = plain.model_copy(update={"coc": rigid})
+        if self.compare.storage:
+            out["no_storage"] = plain.model_copy(update={"aggregators": None})
+        if self.compare.flexibility and self.compare.storage:
+            out["neither"] = plain.model_copy(update={"coc": rigid, "aggregators": None})
+        return out

@@ -5,7 +5,9 @@
 - ``imports.png``: each CoC's import by hour, the run's days and the fixed point's;
 - ``storage.png``: the aggregators' total storage power by hour and their
   mean SoE, one line per day;
-- ``fixed_point.png``: the outer fixed point's residuals per iteration.
+- ``fixed_point.png``: the outer fixed point's residuals per iteration;
+- ``comparison.png`` (with ``[compare]``): the LMP averaged over the run's days
+  and the CoCs' buses by hour, the IMV and the ex-post cost of every variant.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
-    from cosim.studies.one_market import OneMarketOutcome
+    from cosim.studies.one_market import OneMarketComparison, OneMarketOutcome
 
-__all__ = ["run_figures"]
+__all__ = ["comparison_figure", "run_figures"]
+
+#: How the comparison figure names each variant.
+VARIANT_LABELS = {
+    "as_given": "as given",
+    "no_flexibility": "households inflexible",
+    "no_storage": "no aggregators' storage",
+    "neither": "neither",
+}
 
 
 def _days(values: np.ndarray, per_day: int) -> np.ndarray:
@@ -75,4 +85,30 @@ def run_figures(outcome: OneMarketOutcome, folder: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "fixed_point.png", dpi=120)
+    plt.close(fig)
+
+
+def comparison_figure(comparison: OneMarketComparison, path: Path) -> None:
+    """The variants side by side: mean LMP by hour at the CoCs' buses; IMV; ex-post cost."""
+    table = comparison.table()
+    labels = [VARIANT_LABELS[v] for v in table["variant"]]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, outcome in enumerate(comparison.outcomes.values()):
+        market, rec = outcome.equilibrium.market, outcome.run.record
+        buses = [m.bus for m in market.cocs]
+        daily = rec.lmp[:, buses].mean(axis=1).reshape(-1, market.intervals).mean(axis=0)
+        hours = np.arange(market.intervals) * market.interval_h
+        axes[0].step(hours, daily, where="post", color=f"C{i}", label=labels[i])
+    axes[0].set(xlabel="hour of day", ylabel="LMP [$/MWh]", title="mean LMP at the CoCs' buses")
+    axes[0].legend(fontsize="small")
+    colours = [f"C{i}" for i in range(len(table))]
+    axes[1].bar(labels, table["imv_mean_over_buses"], color=colours)
+    axes[1].set(ylabel="IMV [$/MWh]", title="IMV, mean over buses")
+    axes[2].bar(labels, table["ex_post_cost"] / 1e6, color=colours)
+    axes[2].set(ylabel="ex-post cost [M$]", title="ex-post cost of the run")
+    for ax in axes[1:]:
+        ax.tick_params(axis="x", labelrotation=20, labelsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -85,6 +85,7 @@ def load_one_market_scenario(path: str | Path) -> LoadedOneMarket:
     if abs(24.0 / interval - round(24.0 / interval)) > 1e-9:
         problems.append(Violation("time.market_interval_h", interval, "must divide 24 h"))
     problems += network_file_violations(scenario.network.file, base)
+    problems += _compare_violations(scenario)
     network = None
     if not problems or all(v.path != "network.file" for v in problems):
         name = scenario.network.file
@@ -103,6 +104,18 @@ def load_one_market_scenario(path: str | Path) -> LoadedOneMarket:
         tuple(aggregator_bus),
         tuple(games),
     )
+
+
+def _compare_violations(s: OneMarketScenario) -> list[Violation]:
+    """A comparison must change something."""
+    out = []
+    if s.compare.storage and s.aggregators is None:
+        rule = "compares with the aggregators' storage, but there is no [aggregators] table"
+        out.append(Violation("compare.storage", True, rule))
+    if s.compare.flexibility and not any(c.flexible for c in s.coc):
+        rule = "compares with the households' flexibility, but every coc has flexible = false"
+        out.append(Violation("compare.flexibility", True, rule))
+    return out
 
 
 def _resolve(bus: Bus, network: Network) -> int | str:

@@ -9,7 +9,10 @@
 - ``cocs.parquet``: per interval and CoC: import, LMP at its bus, ``p_G``;
 - ``aggregators.parquet``: per interval and aggregator: storage, mean SoE, belief;
 - ``dispatch.parquet``: per interval: generation, shed, dumped, demand;
-- ``coc-<i>/``: each CoC's simulation tables (:class:`~cosim.sim.simulation.SimulationResult`).
+- ``coc-<i>/``: each CoC's simulation tables (:class:`~cosim.sim.simulation.SimulationResult`);
+- with ``[compare]`` (:func:`run_comparison`): ``comparison.parquet``, one row of
+  :meth:`OneMarketOutcome.measures` per run, and ``variants/<name>/``, each
+  counterfactual's tables as above.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +30,17 @@ import pandas as pd
 from cosim.scenario.one_market import LoadedOneMarket
 from cosim.sim.one_market import OneMarketRun, OneMarketRunResult
 from cosim.studies.montecarlo import worker_pool
-from market.metrics import ex_post_cost, imv
+from market.metrics import ex_post_cost, imv, scarcity_steps
 from models.checksums import write_checksums
 from models.one_market import OneMarketEquilibrium, build_one_market, solve_one_market
 
-__all__ = ["OneMarketOutcome", "run_one_market"]
+__all__ = [
+    "OneMarketComparison",
+    "OneMarketOutcome",
+    "run_comparison",
+    "run_one_market",
+    "solve_outer",
+]
 
 
 @dataclass
@@ -104,12 +114,42 @@ class OneMarketOutcome:
             "dispatch": dispatch,
         }
 
+    def measures(self) -> dict[str, float]:
+        """The run's market and household figures (what the comparisons set side by side).
+
+        Over every market interval of the run: LMP mean and peak; IMV (eq. (16) of
+        seed 003) per bus, averaged over all buses and over the CoCs' buses;
+        ex-post cost (every bid × its LMP), also without the scarcity intervals
+        (load shed or an LMP at the value of lost load); the CoCs' peak total
+        import; the households' mean cost per household-day (bills and private
+        costs, weighted by the households each CoC stands for).
+        """
+        market, res = self.equilibrium.market, self.run
+        rec = res.record
+        cost = ex_post_cost(rec.demand_mw, rec.lmp, market.interval_h)
+        voll = self.loaded.scenario.dispatch.value_of_lost_load
+        scarce = scarcity_steps(rec.lmp, rec.shed_mw, voll)
+        volatility = np.asarray(imv(rec.lmp, axis=0))
+        weights = np.array([m.households for m in market.cocs], dtype=float)
+        per_coc = np.array([c.households["cost"].mean() for c in res.cocs])
+        return {
+            "mean_lmp": float(rec.lmp.mean()),
+            "peak_lmp": float(rec.lmp.max()),
+            "imv_mean_over_buses": float(volatility.mean()),
+            "imv_coc_buses": float(volatility[[m.bus for m in market.cocs]].mean()),
+            "ex_post_cost": float(cost.sum()),
+            "ex_post_cost_without_scarcity": float(cost[~scarce].sum()),
+            "scarcity_intervals": int(scarce.sum()),
+            "shed_mwh": float(rec.shed_mw.sum() * market.interval_h),
+            "coc_import_peak_mw": float(rec.imports_mw.sum(axis=1).max()),
+            "household_cost_per_day": float(weights @ per_coc / weights.sum()),
+        }
+
     def summary(self) -> dict:
         """What the command prints: the fixed point, the run's checks, costs and prices."""
         eq, res = self.equilibrium, self.run
-        market, rec = eq.market, res.record
+        market = eq.market
         names = market.network.buses
-        bids = rec.demand_mw
         return {
             "scenario": self.loaded.scenario.scenario.name,
             "fixed_point": {
@@ -126,10 +166,7 @@ class OneMarketOutcome:
             "run": {
                 "checks": res.checks,
                 "coc_checks": [c.checks for c in res.cocs],
-                "mean_lmp": float(rec.lmp.mean()),
-                "imv_mean_over_buses": float(np.mean(imv(rec.lmp, axis=0))),
-                "ex_post_cost": float(ex_post_cost(bids, rec.lmp, market.interval_h).sum()),
-                "shed_mwh": float(rec.shed_mw.sum() * market.interval_h),
+                **self.measures(),
                 "coc_cost_per_household_day": [
                     float(c.households["cost"].mean()) for c in res.cocs
                 ],
@@ -148,6 +185,30 @@ class OneMarketOutcome:
             sim.save(directory / f"coc-{c}")
 
 
+def solve_outer(
+    loaded: LoadedOneMarket,
+    on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+    on_law: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> OneMarketEquilibrium:
+    """The outer fixed point of ``loaded`` (:func:`models.one_market.solve_one_market`).
+
+    The CoCs' responses of each outer iteration are solved side by side in
+    ``workers`` processes (default: one per CoC, at most one per core); the
+    numbers do not depend on it.
+    """
+    s = loaded.scenario
+    games = tuple((g.scenario, g.base_dir) for g in loaded.games)
+    market = build_one_market(s, loaded.network, loaded.coc_bus, loaded.aggregator_bus, games)
+    workers = min(len(s.coc), os.cpu_count() or 1) if workers is None else workers
+    if workers > 1:
+        with worker_pool(workers) as pool:
+            return solve_one_market(
+                market, s, on_iteration=on_iteration, on_law=on_law, map_tasks=pool.map
+            )
+    return solve_one_market(market, s, on_iteration=on_iteration, on_law=on_law)
+
+
 def run_one_market(
     loaded: LoadedOneMarket,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
@@ -155,28 +216,67 @@ def run_one_market(
     households: list[int] | None = None,
     workers: int | None = None,
 ) -> OneMarketOutcome:
-    """The outer fixed point, then the finite-N run of ``loaded`` (see the module docstring).
-
-    The CoCs' responses of each outer iteration are solved side by side in
-    ``workers`` processes (default: one per CoC, at most one per core); the
-    numbers do not depend on it.
-    """
-    s = loaded.scenario
+    """The outer fixed point (:func:`solve_outer`), then the finite-N run of ``loaded``."""
     start = time.perf_counter()
-    games = tuple((g.scenario, g.base_dir) for g in loaded.games)
-    market = build_one_market(s, loaded.network, loaded.coc_bus, loaded.aggregator_bus, games)
-    workers = min(len(s.coc), os.cpu_count() or 1) if workers is None else workers
-    if workers > 1:
-        with worker_pool(workers) as pool:
-            equilibrium = solve_one_market(
-                market, s, on_iteration=on_iteration, on_law=on_law, map_tasks=pool.map
-            )
-    else:
-        equilibrium = solve_one_market(market, s, on_iteration=on_iteration, on_law=on_law)
+    equilibrium = solve_outer(loaded, on_iteration, on_law, workers)
     solved = time.perf_counter()
-    result = OneMarketRun(equilibrium, s, households).run()
+    result = OneMarketRun(equilibrium, loaded.scenario, households).run()
     seconds = {
         "fixed_point": round(solved - start, 2),
         "finite_n_run": round(time.perf_counter() - solved, 2),
     }
     return OneMarketOutcome(loaded, equilibrium, result, seconds)
+
+
+@dataclass
+class OneMarketComparison:
+    """The scenario's run and its counterfactuals, paired on one seed
+    (:meth:`models.one_market_config.OneMarketScenario.variants`)."""
+
+    outcomes: dict[str, OneMarketOutcome]
+    """``"as_given"`` first, then ``"no_flexibility"``, ``"no_storage"``, ``"neither"``
+    as the scenario's ``[compare]`` asks."""
+
+    def table(self) -> pd.DataFrame:
+        """One row per run: what changed, whether its fixed point converged, its measures."""
+        rows = []
+        for name, outcome in self.outcomes.items():
+            s, eq = outcome.loaded.scenario, outcome.equilibrium
+            rows.append(
+                {
+                    "variant": name,
+                    "flexible_cocs": sum(c.flexible for c in s.coc),
+                    "aggregators": 0
+                    if eq.market.aggregators is None
+                    else eq.market.aggregators.bus.size,
+                    "converged": eq.converged,
+                    "iterations": len(eq.history),
+                    **outcome.measures(),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def save(self, directory: Path) -> None:
+        """``comparison.parquet``, and every counterfactual's tables in ``variants/<name>/``
+        (the scenario's own are the caller's to write)."""
+        self.table().to_parquet(directory / "comparison.parquet", index=False)
+        for name, outcome in self.outcomes.items():
+            if name != "as_given":
+                folder = directory / "variants" / name
+                folder.mkdir(parents=True)
+                outcome.save(folder)
+
+
+def run_comparison(
+    loaded: LoadedOneMarket,
+    on_variant: Callable[[str], None] | None = None,
+    **options: Any,
+) -> OneMarketComparison:
+    """:func:`run_one_market` on the scenario and on each counterfactual its
+    ``[compare]`` table asks for (``options`` go to every run)."""
+    outcomes = {}
+    for name, scenario in loaded.scenario.variants().items():
+        if on_variant is not None:
+            on_variant(name)
+        outcomes[name] = run_one_market(replace(loaded, scenario=scenario), **options)
+    return OneMarketComparison(outcomes)

@@ -144,3 +144,65 @@ def test_responses_solved_in_worker_processes_give_the_same_fixed_point():
     np.testing.assert_array_equal(parallel.imports_mw, serial.imports_mw)
     np.testing.assert_array_equal(parallel.lmp, serial.lmp)
     assert parallel.history == serial.history
+
+
+def test_the_comparisons_are_paired_runs_side_by_side(tmp_path, capsys):
+    (tmp_path / "game.toml").write_text(GAME, encoding="utf-8")
+    path = tmp_path / "om.toml"
+    path.write_text(ONE_MARKET + "[compare]\nflexibility = true\nstorage = true\n", "utf-8")
+    out = tmp_path / "result"
+    code = main(["run", str(path), "--out", str(out), "--json", "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == (0 if summary["converged_all"] else 1)
+    table = pd.read_parquet(out / "comparison.parquet")
+    assert list(table["variant"]) == ["as_given", "no_flexibility", "no_storage", "neither"]
+    assert list(table["flexible_cocs"]) == [2, 0, 2, 0]
+    assert list(table["aggregators"]) == [1, 1, 0, 0]
+    assert [r["variant"] for r in summary["comparison"]] == list(table["variant"])
+    assert summary["comparison"][0]["ex_post_cost"] == pytest.approx(summary["run"]["ex_post_cost"])
+    assert (out / "figures" / "comparison.png").stat().st_size > 0
+    cocs = {v: pd.read_parquet(out / "variants" / v / "cocs.parquet") for v in table["variant"][1:]}
+    assert pd.read_parquet(out / "variants" / "neither" / "aggregators.parquet").empty
+    # Paired: inflexible households meter the same energy whatever the prices, on the same
+    # seed, so both runs without flexibility import the same, interval by interval.
+    np.testing.assert_array_equal(cocs["no_flexibility"]["import_mw"], cocs["neither"]["import_mw"])
+    assert not np.array_equal(cocs["no_storage"]["import_mw"], cocs["neither"]["import_mw"])
+
+
+def test_epsilon_of_one_cocs_law_at_the_outer_fixed_point(tmp_path, capsys):
+    (tmp_path / "game.toml").write_text(GAME, encoding="utf-8")
+    path = tmp_path / "om.toml"
+    path.write_text(ONE_MARKET, encoding="utf-8")
+    out, work = tmp_path / "eps", tmp_path / "work"
+    argv = ["epsilon", str(path), "--coc", "1", "--sizes", "2,6", "--reps", "4"]
+    code = main([*argv, "--out", str(out), "--work", str(work), "--json", "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["coc"] == 1 and summary["bus"] == "C" and summary["mode"] == "coc"
+    assert "left out" in summary["setting"]
+    table = pd.read_parquet(out / "epsilon.parquet")
+    assert list(table["households_per_cluster"]) == [2, 6]
+    assert np.all(np.isfinite(table["upper"])) and np.all(table["upper"] >= table["epsilon"])
+    assert (out / "epsilon.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--coc", "2"], "--coc 2: the scenario has coc[0]..coc[1]"),
+        (["--clusters", "2,4"], "--clusters: a one-market CoC's clusters are its game file's"),
+        (["--mode", "rpc"], "--mode rpc: a one-market scenario's laws are solved in coc"),
+    ],
+)
+def test_epsilon_options_a_one_market_scenario_cannot_take_are_refused(
+    tmp_path, capsys, options, expected
+):
+    (tmp_path / "game.toml").write_text(GAME, encoding="utf-8")
+    path = tmp_path / "om.toml"
+    path.write_text(ONE_MARKET, encoding="utf-8")
+    out = tmp_path / "eps"
+    assert main(["epsilon", str(path), *options, "--out", str(out), "--quiet"]) == 2
+    assert expected in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["epsilon", str(tmp_path / "game.toml"), "--coc", "0", "--quiet"]) == 2
+    assert "--coc: only for a one-market scenario" in capsys.readouterr().err

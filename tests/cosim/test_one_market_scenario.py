@@ -59,6 +59,11 @@ BAD = [
     ('game_file = "game.toml"\nhouseholds', 'game_file = "no.toml"\nhouseholds', "file not found"),
     ("households = 1000\n[[coc]]", "households = 0\n[[coc]]", "coc[0].households: 0: "),
     ("[network]", '[network]\nfile = "missing.m"', "network.file: 'missing.m': file not found"),
+    (
+        '[aggregators]\nbuses = "rest"\n',
+        "[compare]\nstorage = true\n",
+        "compare.storage: True: compares with the aggregators' storage, but there is no",
+    ),
 ]
 
 
@@ -72,6 +77,23 @@ def test_each_broken_rule_is_one_line_and_exit_2(tmp_path, capsys, old, new, exp
     assert len(lines) >= 1 and all(line.startswith(f"{path}: ") for line in lines)
     assert any(expected in line for line in lines), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_a_flexibility_comparison_needs_a_flexible_cluster_of_clusters(tmp_path, capsys):
+    one = GOOD.replace("households = 1000\n", "households = 1000\nflexible = false\n", 1)
+    compare = "\n[compare]\nflexibility = true\nstorage = true\n"
+    loaded = load_one_market_scenario(write(tmp_path, one + compare))
+    variants = loaded.scenario.variants()
+    assert list(variants) == ["as_given", "no_flexibility", "no_storage", "neither"]
+    assert [c.flexible for c in variants["as_given"].coc] == [False, True]
+    assert [c.flexible for c in variants["neither"].coc] == [False, False]
+    assert variants["no_storage"].aggregators is None and variants["no_storage"].seed == 1
+    assert not any(v.compare.flexibility or v.compare.storage for v in variants.values())
+    rigid = GOOD.replace("households = 1000\n", "households = 1000\nflexible = false\n")
+    path = write(tmp_path, rigid + compare)
+    assert main(["validate", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "compare.flexibility: True: compares with the households' flexibility, but" in out
 
 
 def test_a_clusters_game_of_its_own_is_checked_and_its_rules_reported(tmp_path):

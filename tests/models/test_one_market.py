@@ -7,6 +7,7 @@ import pytest
 
 from market.network import Generator, Line, Network
 from market.pricing import Mode
+from market.wholesale_config import DispatchConfig
 from models.equilibrium import solve_equilibrium
 from models.one_market import build_one_market, solve_one_market, storage_response
 from models.one_market_config import OneMarketScenario
@@ -131,3 +132,38 @@ def test_a_game_of_one_mode_is_solved_in_that_mode():
     )
     eq = solve_one_market(market, s, Mode.RPC)
     assert all(law.mode == Mode.RPC for law in eq.laws)
+
+
+def test_an_inflexible_coc_imports_its_passive_flow_whatever_the_others_do():
+    """One CoC without flexibility beside a flexible one: its import is the passive law's
+    from the first iteration on, and its law is priced by the LMP of all the flows."""
+    s = scenario()
+    rigid = s.coc[0].model_copy(update={"flexible": False})
+    s = s.model_copy(update={"coc": [rigid, s.coc[1]]})
+    market, eq = solve(three_buses(cost_a=0.02), s)
+    assert eq.converged, eq.history[-1]
+    passive = market.cocs[0].passive_import_mw(market.steps_per_interval)
+    np.testing.assert_allclose(eq.imports_mw[0], passive, rtol=1e-12)  # (1 − θ)x + θx
+    law = eq.laws[0]
+    assert np.all(law.policy.ess == 0.0) and np.all(law.policy.controllable == 0.0)
+    link = law.game.wholesale
+    own = link.interval_import_mw(law.game.clusters.shares @ law.flow.net_kw)
+    np.testing.assert_allclose(own, passive, rtol=1e-12)
+    assert law.exploitability > 1e-3  # steering its devices would pay
+    # the flexible CoC at the symmetric bus responds to prices: it imports otherwise
+    assert np.max(np.abs(eq.imports_mw[1] - passive)) > 1.0
+
+
+def test_the_scenarios_dispatch_prices_reach_every_dispatch():
+    """``[dispatch]`` prices the market's dispatch and every CoC's LMP table alike."""
+    prices = DispatchConfig(value_of_lost_load=500.0, curtailment_price=7.0)
+    s = scenario().model_copy(update={"dispatch": prices})
+    cfg = small_config()
+    market = build_one_market(s, three_buses(0.02), (1, 2), (0,), ((cfg, None), (cfg, None)))
+    options = market.dispatch.options
+    assert (options.value_of_lost_load, options.surplus_penalty) == (500.0, 7.0)
+    task = market.coc_task(0, np.zeros((2, 12)), np.zeros((1, 12)), Mode.COC)
+    assert task.link().dispatch.options == options
+    # a demand beyond the network's one unit is shed at the value of lost load
+    short = market.dispatch.solve(np.array([0.0, 600.0, 600.0]))
+    assert short.lmp[1] == pytest.approx(500.0)
