@@ -28,7 +28,7 @@ from cosim_cli.output import EXIT_NOT_CONVERGED, EXIT_OK, emit, report_invalid, 
 def _lines(summary: dict) -> list[str]:
     fp, run = summary["fixed_point"], summary["run"]
     last = fp["last"]
-    state = "converged" if fp["converged"] else "NOT converged"
+    state = f"converged ({fp['criterion']})" if fp["converged"] else "NOT converged"
     lines = [
         f"{summary['scenario']}: outer fixed point {state} in {fp['iterations']} iterations "
         f"(import residual {last.get('import_residual_mw', float('nan')):.3g} MW, storage "

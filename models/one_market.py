@@ -76,6 +76,7 @@ __all__ = [
     "OneMarketEquilibrium",
     "build_one_market",
     "coc_response",
+    "criterion_met",
     "interval_means",
     "solve_one_market",
     "storage_response",
@@ -370,6 +371,9 @@ class OuterState:
     lmp: np.ndarray
     """Expected LMP per interval and bus of the flows [$/MWh], ``(I, B)``."""
     iteration: int = 0
+    recent: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    """The last ``outer.averaging_window`` iterations' (flows, responses), imports and
+    storage flattened together, oldest first: what the averaged criterion reads."""
 
 
 class OuterFixedPoint:
@@ -386,7 +390,7 @@ class OuterFixedPoint:
         self.market, self.mode = market, mode
         self.map: TaskMap = map_tasks or _serial_map
         self.damping, self.half_life = outer.damping, outer.damping_half_life
-        self.tolerance = outer.tolerance_mw
+        self.tolerance, self.window = outer.tolerance_mw, outer.averaging_window
         self.on_law = on_law
 
     def init_state(self) -> OuterState:
@@ -434,22 +438,61 @@ class OuterFixedPoint:
         new_imports = (1.0 - theta) * state.imports + theta * imports
         new_storage = (1.0 - theta) * state.storage + theta * storage
         lmp = self.lmp(new_imports, new_storage)
+        flows = np.concatenate([state.imports.ravel(), state.storage.ravel()])
+        responses = np.concatenate([imports.ravel(), storage.ravel()])
+        recent = (*state.recent, (flows, responses))[-self.window :]
         residuals = {
             "price_residual": float(np.max(np.abs(responded - state.lmp))),
             "import_residual_mw": float(np.max(np.abs(imports - state.imports))),
             "storage_residual_mw": float(np.max(np.abs(storage - state.storage), initial=0.0)),
+            **self.averaged_residuals(recent),
             "laws_converged": float(all(law.converged for law in laws)),
             "step": theta,
         }
-        return OuterState(new_imports, new_storage, laws, lmp, state.iteration + 1), residuals
+        return OuterState(
+            new_imports, new_storage, laws, lmp, state.iteration + 1, recent
+        ), residuals
+
+    def averaged_residuals(
+        self, recent: tuple[tuple[np.ndarray, np.ndarray], ...]
+    ) -> dict[str, float]:
+        """The averaged criterion's residuals over the last ``averaging_window`` iterations
+        (NaN until there are that many).
+
+        ``averaged_residual_mw``: the largest gap between the flows and the mean of the
+        window's responses; ``window_move_mw``: how far the flows moved within the window.
+        """
+        if len(recent) < self.window:
+            return {"averaged_residual_mw": float("nan"), "window_move_mw": float("nan")}
+        flows = np.array([f for f, _ in recent])
+        mean_response = np.mean([r for _, r in recent], axis=0)
+        return {
+            "averaged_residual_mw": float(np.max(np.abs(mean_response - flows[-1]))),
+            "window_move_mw": float(np.max(np.ptp(flows, axis=0))),
+        }
 
     def is_converged(self, residuals: dict[str, float]) -> bool:
-        """No response more than the tolerance from the flows; every law converged."""
-        return (
-            residuals["import_residual_mw"] <= self.tolerance
-            and residuals["storage_residual_mw"] <= self.tolerance
-            and residuals["laws_converged"] == 1.0
-        )
+        """:func:`criterion_met` says one was."""
+        return criterion_met(residuals, self.tolerance) != "none"
+
+
+def criterion_met(residuals: dict[str, float], tolerance: float) -> str:
+    """Which convergence criterion an outer iteration's residuals meet.
+
+    Every law converged, and either no response is more than ``tolerance`` from
+    the flows (``"responses"``), or the window's mean response is within it and
+    the flows moved by less than it over the window (``"averaged responses
+    (mixed)"``: a fixed point of the averaged response, where a response
+    jumps). ``"none"`` otherwise.
+    """
+    if residuals["laws_converged"] != 1.0:
+        return "none"
+    r = residuals
+    if r["import_residual_mw"] <= tolerance and r["storage_residual_mw"] <= tolerance:
+        return "responses"
+    if r["averaged_residual_mw"] <= tolerance and r["window_move_mw"] <= tolerance:
+        return "averaged responses (mixed)"
+    return "none"
 
 
 @dataclass

@@ -111,6 +111,15 @@ class OuterConfig(Frozen):
         4.0,
         description="Iterations after which the share has halved: θ_n = θ_0 / (1 + n / this).",
     )
+    averaging_window: int = Field(
+        8,
+        ge=2,
+        le=1000,
+        description="Iterations of the averaged criterion: converged also when the mean of "
+        "the last this-many responses is within tolerance_mw of the flows and the flows moved "
+        "by less than it meanwhile (a mixed fixed point, where a response jumps: storage "
+        "against a price at the value of lost load).",
+    )
     noise_draws: int = Field(
         32,
         ge=1,

@@ -32,7 +32,12 @@ from cosim.sim.one_market import OneMarketRun, OneMarketRunResult
 from cosim.studies.montecarlo import worker_pool
 from market.metrics import ex_post_cost, imv, scarcity_steps
 from models.checksums import write_checksums
-from models.one_market import OneMarketEquilibrium, build_one_market, solve_one_market
+from models.one_market import (
+    OneMarketEquilibrium,
+    build_one_market,
+    criterion_met,
+    solve_one_market,
+)
 
 __all__ = [
     "OneMarketComparison",
@@ -114,6 +119,13 @@ class OneMarketOutcome:
             "dispatch": dispatch,
         }
 
+    def criterion(self) -> str:
+        """The criterion the outer fixed point met (:func:`models.one_market.criterion_met`)."""
+        eq = self.equilibrium
+        if not eq.converged:
+            return "none"
+        return criterion_met(eq.history[-1], self.loaded.scenario.outer.tolerance_mw)
+
     def measures(self) -> dict[str, float]:
         """The run's market and household figures (what the comparisons set side by side).
 
@@ -156,6 +168,7 @@ class OneMarketOutcome:
                 "converged": eq.converged,
                 "iterations": len(eq.history),
                 "last": eq.history[-1] if eq.history else {},
+                "criterion": self.criterion(),
                 "laws_converged": [law.converged for law in eq.laws],
             },
             "days": self.loaded.scenario.time.days,
@@ -250,6 +263,7 @@ class OneMarketComparison:
                     if eq.market.aggregators is None
                     else eq.market.aggregators.bus.size,
                     "converged": eq.converged,
+                    "criterion": outcome.criterion(),
                     "iterations": len(eq.history),
                     **outcome.measures(),
                 }

@@ -143,7 +143,7 @@ def test_responses_solved_in_worker_processes_give_the_same_fixed_point():
         parallel = solve_one_market(market, s, map_tasks=pool.map)
     np.testing.assert_array_equal(parallel.imports_mw, serial.imports_mw)
     np.testing.assert_array_equal(parallel.lmp, serial.lmp)
-    assert parallel.history == serial.history
+    pd.testing.assert_frame_equal(pd.DataFrame(parallel.history), pd.DataFrame(serial.history))
 
 
 def test_the_comparisons_are_paired_runs_side_by_side(tmp_path, capsys):

@@ -9,7 +9,12 @@ from market.network import Generator, Line, Network
 from market.pricing import Mode
 from market.wholesale_config import DispatchConfig
 from models.equilibrium import solve_equilibrium
-from models.one_market import build_one_market, solve_one_market, storage_response
+from models.one_market import (
+    OuterFixedPoint,
+    build_one_market,
+    solve_one_market,
+    storage_response,
+)
 from models.one_market_config import OneMarketScenario
 from tests.models.conftest import small_config
 
@@ -167,3 +172,25 @@ def test_the_scenarios_dispatch_prices_reach_every_dispatch():
     # a demand beyond the network's one unit is shed at the value of lost load
     short = market.dispatch.solve(np.array([0.0, 600.0, 600.0]))
     assert short.lmp[1] == pytest.approx(500.0)
+
+
+def test_the_averaged_criterion_accepts_a_mixed_fixed_point_and_nothing_else():
+    """Where a response jumps (storage against a price at the value of lost load) no pure
+    response is near the flows: the flows at the mean of alternating responses are a fixed
+    point of the averaged response; responses that all agree elsewhere are not."""
+    s = scenario(averaging_window=4)
+    cfg = small_config()
+    market = build_one_market(s, three_buses(0.02), (1, 2), (0,), ((cfg, None), (cfg, None)))
+    algo = OuterFixedPoint(market, Mode.COC, s.outer)
+    flows = np.full(6, 10.0)
+    alternating = tuple((flows, flows + (4.0 if n % 2 else -4.0)) for n in range(4))
+    elsewhere = tuple((flows, flows + 4.0) for _ in range(4))
+    drifting = tuple(
+        (flows + 0.5 * n, flows + 0.5 * n + (4.0 if n % 2 else -4.0)) for n in range(4)
+    )
+    plain = {"import_residual_mw": 4.0, "storage_residual_mw": 4.0, "laws_converged": 1.0}
+    verdicts = {}
+    for name, recent in (("mixed", alternating), ("off", elsewhere), ("moving", drifting)):
+        verdicts[name] = algo.is_converged({**plain, **algo.averaged_residuals(recent)})
+    assert verdicts == {"mixed": True, "off": False, "moving": False}
+    assert np.isnan(algo.averaged_residuals(alternating[:3])["averaged_residual_mw"])
