@@ -38,7 +38,14 @@ accuracy: an inner equilibrium within its tolerances fixes the import of
 20 000 households to about 0.5 MW. The LMP move the responses would cause
 (``price_residual``, $/MWh) is in the history too; where the fixed point sits
 at a unit's limit it does not settle (the dispatch's price there can be any
-value of a vertical step), which is why the flows are the criterion. The finite-N run
+value of a vertical step), which is why the flows are the criterion. Where a
+response jumps — storage against an expected LMP with a step at the value of
+lost load — no pure response comes within the tolerance, and the flows settle
+between the responses on either side of the jump: the averaged criterion
+(:func:`criterion_met`) accepts flows within tolerance of the mean response
+over the last ``outer.averaging_window`` iterations, provided they moved by
+less than the tolerance meanwhile — a fixed point of the averaged response
+(aggregators splitting their prosumers between two schedules). The finite-N run
 starts the aggregators from these beliefs and lets them learn on, day by
 day, while the households keep their laws.
 """

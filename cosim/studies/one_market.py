@@ -126,6 +126,14 @@ class OneMarketOutcome:
             return "none"
         return criterion_met(eq.history[-1], self.loaded.scenario.outer.tolerance_mw)
 
+    def interval_costs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ex-post cost of every market interval of the run [$] (seed 003 §5.2), and
+        which intervals are scarcity intervals (:func:`market.metrics.scarcity_steps`)."""
+        rec, interval_h = self.run.record, self.equilibrium.market.interval_h
+        cost = ex_post_cost(rec.demand_mw, rec.lmp, interval_h)
+        voll = self.loaded.scenario.dispatch.value_of_lost_load
+        return cost, scarcity_steps(rec.lmp, rec.shed_mw, voll)
+
     def measures(self) -> dict[str, float]:
         """The run's market and household figures (what the comparisons set side by side).
 
@@ -138,9 +146,7 @@ class OneMarketOutcome:
         """
         market, res = self.equilibrium.market, self.run
         rec = res.record
-        cost = ex_post_cost(rec.demand_mw, rec.lmp, market.interval_h)
-        voll = self.loaded.scenario.dispatch.value_of_lost_load
-        scarce = scarcity_steps(rec.lmp, rec.shed_mw, voll)
+        cost, scarce = self.interval_costs()
         volatility = np.asarray(imv(rec.lmp, axis=0))
         weights = np.array([m.households for m in market.cocs], dtype=float)
         per_coc = np.array([c.households["cost"].mean() for c in res.cocs])
@@ -251,7 +257,13 @@ class OneMarketComparison:
     as the scenario's ``[compare]`` asks."""
 
     def table(self) -> pd.DataFrame:
-        """One row per run: what changed, whether its fixed point converged, its measures."""
+        """One row per run: what changed, whether its fixed point converged, its measures.
+
+        ``ex_post_cost_paired`` leaves out every interval that is a scarcity
+        interval in *any* of the runs (paired: the same intervals in every row);
+        ``ex_post_cost_without_scarcity`` leaves out the run's own.
+        """
+        kept = ~np.any([o.interval_costs()[1] for o in self.outcomes.values()], axis=0)
         rows = []
         for name, outcome in self.outcomes.items():
             s, eq = outcome.loaded.scenario, outcome.equilibrium
@@ -266,6 +278,8 @@ class OneMarketComparison:
                     "criterion": outcome.criterion(),
                     "iterations": len(eq.history),
                     **outcome.measures(),
+                    "ex_post_cost_paired": float(outcome.interval_costs()[0][kept].sum()),
+                    "intervals_paired": int(kept.sum()),
                 }
             )
         return pd.DataFrame(rows)

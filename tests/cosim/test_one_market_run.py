@@ -160,6 +160,10 @@ def test_the_comparisons_are_paired_runs_side_by_side(tmp_path, capsys):
     assert list(table["aggregators"]) == [1, 1, 0, 0]
     assert [r["variant"] for r in summary["comparison"]] == list(table["variant"])
     assert summary["comparison"][0]["ex_post_cost"] == pytest.approx(summary["run"]["ex_post_cost"])
+    assert table["intervals_paired"].nunique() == 1  # the same intervals in every row
+    # nothing is scarce in these small runs: the paired cost is the whole cost
+    assert table["scarcity_intervals"].sum() == 0 and table["intervals_paired"].iloc[0] == 24
+    np.testing.assert_allclose(table["ex_post_cost_paired"], table["ex_post_cost"], rtol=1e-12)
     assert (out / "figures" / "comparison.png").stat().st_size > 0
     cocs = {v: pd.read_parquet(out / "variants" / v / "cocs.parquet") for v in table["variant"][1:]}
     assert pd.read_parquet(out / "variants" / "neither" / "aggregators.parquet").empty
