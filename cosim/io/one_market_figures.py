@@ -89,26 +89,39 @@ def run_figures(outcome: OneMarketOutcome, folder: Path) -> None:
 
 
 def comparison_figure(comparison: OneMarketComparison, path: Path) -> None:
-    """The variants side by side: mean LMP by hour at the CoCs' buses; IMV; ex-post cost."""
+    """The variants side by side, on log scales (a scarcity interval is priced at the
+    value of lost load): mean LMP by hour at the CoCs' buses; IMV; ex-post cost over
+    every interval and over the intervals scarce in no run (paired)."""
     table = comparison.table()
     labels = [VARIANT_LABELS[v] for v in table["variant"]]
+    colours = [f"C{i}" for i in range(len(table))]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for i, outcome in enumerate(comparison.outcomes.values()):
         market, rec = outcome.equilibrium.market, outcome.run.record
         buses = [m.bus for m in market.cocs]
         daily = rec.lmp[:, buses].mean(axis=1).reshape(-1, market.intervals).mean(axis=0)
-        hours = np.arange(market.intervals) * market.interval_h
-        axes[0].step(hours, daily, where="post", color=f"C{i}", label=labels[i])
-    axes[0].set(xlabel="hour of day", ylabel="LMP [$/MWh]", title="mean LMP at the CoCs' buses")
-    axes[0].legend(fontsize="small")
-    colours = [f"C{i}" for i in range(len(table))]
+        hours = np.arange(market.intervals + 1) * market.interval_h
+        axes[0].step(hours, np.append(daily, daily[-1]), where="post", color=colours[i])
+    axes[0].set(xlabel="hour of day", ylabel="LMP [$/MWh]", yscale="log", xticks=range(0, 25, 4))
+    axes[0].set_title("mean LMP at the CoCs' buses")
     axes[1].bar(labels, table["imv_mean_over_buses"], color=colours)
-    axes[1].set(ylabel="IMV [$/MWh]", title="IMV, mean over buses")
-    axes[2].bar(labels, table["ex_post_cost"] / 1e6, color=colours)
-    axes[2].set(ylabel="ex-post cost [M$]", title="ex-post cost of the run")
+    axes[1].set(ylabel="IMV [$/MWh]", yscale="log", title="IMV, mean over buses")
+    x = np.arange(len(table))
+    axes[2].bar(x - 0.2, table["ex_post_cost"] / 1e6, 0.4, color=colours, label="every interval")
+    axes[2].bar(
+        x + 0.2, table["ex_post_cost_paired"] / 1e6, 0.4, color=colours, hatch="//", alpha=0.5,
+        label="intervals scarce in no run",
+    )  # fmt: skip
+    axes[2].set(ylabel="ex-post cost [M$]", yscale="log", title="ex-post cost of the run")
+    axes[2].set_xticks(x, labels)
+    axes[2].legend(fontsize="small")
     for ax in axes[1:]:
         ax.tick_params(axis="x", labelrotation=20, labelsize="small")
-    fig.tight_layout()
+    fig.legend(
+        [plt.Line2D([], [], color=c) for c in colours], labels, loc="upper center", ncol=4,
+        fontsize="small", frameon=False,
+    )  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
