@@ -305,19 +305,16 @@ def _growing_clusters(
     return _Study(study.table, study.gaps, study.rate, about, work)
 
 
-def _fixed_clusters(
+def _sizes_study(
     args: argparse.Namespace,
-    loaded: LoadedScenario,
-    mode: Mode,
+    law: LawUnderTest,
     sizes: list[int],
     build_reps: int,
     seed: int,
-) -> _Study:
-    """M fixed: the scenario's game and law, at every size of ``sizes``."""
-    game = build_game(loaded.scenario, loaded.base_dir)
-    law, law_info = law_under_test(game, mode, args.law, Path(args.cache))
-    work = Path(args.work) if args.work else default_work(game, mode, args.law, seed)
-    table, gaps, rate = run_study(
+    work: Path,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """:func:`~cosim.studies.epsilon_study.run_study` of ``law`` with the command's options."""
+    return run_study(
         law,
         sizes,
         args.reps,
@@ -330,6 +327,21 @@ def _fixed_clusters(
         info=args.info,
         precision=_precision(args),
     )
+
+
+def _fixed_clusters(
+    args: argparse.Namespace,
+    loaded: LoadedScenario,
+    mode: Mode,
+    sizes: list[int],
+    build_reps: int,
+    seed: int,
+) -> _Study:
+    """M fixed: the scenario's game and law, at every size of ``sizes``."""
+    game = build_game(loaded.scenario, loaded.base_dir)
+    law, law_info = law_under_test(game, mode, args.law, Path(args.cache))
+    work = Path(args.work) if args.work else default_work(game, mode, args.law, seed)
+    table, gaps, rate = _sizes_study(args, law, sizes, build_reps, seed, work)
     about: dict[str, object] = {
         "study": "households per cluster growing",
         "sizes": sizes,
@@ -382,19 +394,7 @@ def _one_market_coc(
     name = loaded.scenario.scenario.name
     default = f"results/.epsilon/{name}-coc{c}-{loaded.sha256[:12]}-{mode}-{args.law}-seed{seed}"
     work = Path(args.work or default)
-    table, gaps, rate = run_study(
-        law,
-        sizes,
-        args.reps,
-        build_reps,
-        seed,
-        work,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        progress=True,
-        info=args.info,
-        precision=_precision(args),
-    )
+    table, gaps, rate = _sizes_study(args, law, sizes, build_reps, seed, work)
     market = equilibrium.market
     about: dict[str, object] = {
         "study": "households per cluster growing",
