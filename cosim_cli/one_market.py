@@ -6,7 +6,7 @@ directory is written atomically: the tables (:mod:`cosim.studies.one_market`),
 ``summary.json``, figures and a manifest. A ``[compare]`` table adds the
 counterfactual runs (same seed): their measures side by side in
 ``comparison.parquet`` and the summary, their tables in ``variants/<name>/``.
-The exit status is 3 when any run's outer fixed point did not converge.
+The exit status is 1 when any run's outer fixed point did not converge.
 """
 
 from __future__ import annotations
@@ -45,20 +45,20 @@ def _lines(summary: dict) -> list[str]:
     ]
     rows = summary.get("comparison", [])
     if len(rows) > 1:
-        paired = rows[0]["intervals_paired"]
-        lines.append(f"paired M$: the {paired} intervals that are a scarcity interval in no run")
         lines.append(
-            f"{'compared (paired, same seed)':<24} {'converged':>9} {'mean LMP':>9} "
+            f"{'compared (paired, same seed)':<28} {'converged':>9} {'mean LMP':>9} "
             f"{'IMV':>7} {'IMV CoC':>8} {'ex-post M$':>11} {'paired M$':>11} {'scarce':>6} "
             f"{'$/hh-day':>9}"
         )
         for r in rows:
             lines.append(
-                f"{r['variant']:<24} {r['converged']!s:>9} {r['mean_lmp']:>9.3f} "
+                f"{r['variant']:<28} {r['converged']!s:>9} {r['mean_lmp']:>9.3f} "
                 f"{r['imv_mean_over_buses']:>7.3f} {r['imv_coc_buses']:>8.3f} "
                 f"{r['ex_post_cost'] / 1e6:>11.4f} {r['ex_post_cost_paired'] / 1e6:>11.4f} "
                 f"{r['scarcity_intervals']:>6d} {r['household_cost_per_day']:>9.4f}"
             )
+        paired = rows[0]["intervals_paired"]
+        lines.append(f"paired M$: the {paired} intervals that are a scarcity interval in no run")
     return lines
 
 

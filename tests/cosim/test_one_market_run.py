@@ -11,6 +11,7 @@ import pytest
 
 from cosim.sim.one_market import OneMarketRun
 from cosim_cli.main import main
+from cosim_cli.one_market import _lines
 from tests.models.test_one_market import scenario, solve, three_buses
 
 DAYS = 3
@@ -165,6 +166,8 @@ def test_the_comparisons_are_paired_runs_side_by_side(tmp_path, capsys):
     assert table["scarcity_intervals"].sum() == 0 and table["intervals_paired"].iloc[0] == 24
     np.testing.assert_allclose(table["ex_post_cost_paired"], table["ex_post_cost"], rtol=1e-12)
     assert (out / "figures" / "comparison.png").stat().st_size > 0
+    printed = _lines(summary)  # what the command prints without --json
+    assert [line.split()[0] for line in printed[-5:-1]] == list(table["variant"])
     cocs = {v: pd.read_parquet(out / "variants" / v / "cocs.parquet") for v in table["variant"][1:]}
     assert pd.read_parquet(out / "variants" / "neither" / "aggregators.parquet").empty
     # Paired: inflexible households meter the same energy whatever the prices, on the same
