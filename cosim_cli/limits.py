@@ -84,8 +84,8 @@ def one_market_costs(loaded: LoadedOneMarket) -> list[Cost]:
     """Each CoC's equilibrium (all are kept) and its households simulated over the days.
 
     The households a CoC stands for are all simulated, split over its clusters
-    as its game's ``clusters.households`` are; the time counts every run of
-    ``[compare]``.
+    as its game's ``clusters.households`` are; memory and time count every
+    run of ``[compare]`` (each run's results are kept until the comparison is written).
     """
     s = loaded.scenario
     costs = []
@@ -101,8 +101,14 @@ def one_market_costs(loaded: LoadedOneMarket) -> list[Cost]:
         )
         # the message names the field's value, not its split over the clusters
         costs.append(sim if sim.path == "time.days" else replace(sim, value=coc.households))
-    runs = len(s.variants())  # [compare] runs them one after the other: memory once, time each
-    return [replace(c, seconds=c.seconds * runs) for c in costs]
+    # [compare] runs them one after the other and keeps every run's results for the comparison
+    runs = len(s.variants())
+    if runs == 1:
+        return costs
+    return [
+        replace(c, bytes=c.bytes * runs, seconds=c.seconds * runs, sizes=f"{c.sizes}, {runs} runs")
+        for c in costs
+    ]
 
 
 def run_costs(args: argparse.Namespace, scenario: Scenario) -> list[Cost]:

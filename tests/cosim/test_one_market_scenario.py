@@ -133,3 +133,14 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, ca
     assert f"{path}: coc[0].households: 50000000: simulating needs about" in err[0]
     assert main(["validate", str(path)]) == 2  # validate reports what run would need
     assert "coc[0].households" in capsys.readouterr().out
+
+
+def test_the_comparisons_are_priced_for_every_run_they_keep(tmp_path):
+    from cosim_cli.limits import one_market_costs
+
+    single = one_market_costs(load_one_market_scenario(write(tmp_path, GOOD)))
+    both = GOOD + "\n[compare]\nflexibility = true\nstorage = true\n"
+    four = one_market_costs(load_one_market_scenario(write(tmp_path, both)))
+    assert [c.bytes for c in four] == [4 * c.bytes for c in single]
+    assert [c.seconds for c in four] == [4 * c.seconds for c in single]
+    assert all(c.sizes.endswith(", 4 runs") for c in four)
