@@ -92,7 +92,7 @@ def cmd_one_market_run(args: argparse.Namespace) -> int:
     outcome = comparison.outcomes["as_given"]
     summary = outcome.summary()
     summary["converged_all"] = all(o.equilibrium.converged for o in comparison.outcomes.values())
-    summary["comparison"] = json.loads(comparison.table().to_json(orient="records"))
+    summary["comparison"] = json.loads(comparison.table.to_json(orient="records"))
     with atomic_directory(out) as tmp:
         outcome.save(tmp)
         one_market_figures.run_figures(outcome, tmp / "figures")

@@ -92,7 +92,7 @@ def comparison_figure(comparison: OneMarketComparison, path: Path) -> None:
     """The variants side by side, on log scales (a scarcity interval is priced at the
     value of lost load): mean LMP by hour at the CoCs' buses; IMV; ex-post cost over
     every interval and over the intervals scarce in no run (paired)."""
-    table = comparison.table()
+    table = comparison.table
     labels = [VARIANT_LABELS[v] for v in table["variant"]]
     colours = [f"C{i}" for i in range(len(table))]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

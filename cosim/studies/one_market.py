@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ class OneMarketOutcome:
             return "none"
         return criterion_met(eq.history[-1], self.loaded.scenario.outer.tolerance_mw)
 
+    @cached_property
     def interval_costs(self) -> tuple[np.ndarray, np.ndarray]:
         """Ex-post cost of every market interval of the run [$] (seed 003 §5.2), and
         which intervals are scarcity intervals (:func:`market.metrics.scarcity_steps`)."""
@@ -146,7 +148,7 @@ class OneMarketOutcome:
         """
         market, res = self.equilibrium.market, self.run
         rec = res.record
-        cost, scarce = self.interval_costs()
+        cost, scarce = self.interval_costs
         volatility = np.asarray(imv(rec.lmp, axis=0))
         weights = np.array([m.households for m in market.cocs], dtype=float)
         per_coc = np.array([c.households["cost"].mean() for c in res.cocs])
@@ -256,6 +258,7 @@ class OneMarketComparison:
     """``"as_given"`` first, then ``"no_flexibility"``, ``"no_storage"``, ``"neither"``
     as the scenario's ``[compare]`` asks."""
 
+    @cached_property
     def table(self) -> pd.DataFrame:
         """One row per run: what changed, whether its fixed point converged, its measures.
 
@@ -263,7 +266,7 @@ class OneMarketComparison:
         interval in *any* of the runs (paired: the same intervals in every row);
         ``ex_post_cost_without_scarcity`` leaves out the run's own.
         """
-        kept = ~np.any([o.interval_costs()[1] for o in self.outcomes.values()], axis=0)
+        kept = ~np.any([o.interval_costs[1] for o in self.outcomes.values()], axis=0)
         rows = []
         for name, outcome in self.outcomes.items():
             s, eq = outcome.loaded.scenario, outcome.equilibrium
@@ -278,7 +281,7 @@ class OneMarketComparison:
                     "criterion": outcome.criterion(),
                     "iterations": len(eq.history),
                     **outcome.measures(),
-                    "ex_post_cost_paired": float(outcome.interval_costs()[0][kept].sum()),
+                    "ex_post_cost_paired": float(outcome.interval_costs[0][kept].sum()),
                     "intervals_paired": int(kept.sum()),
                 }
             )
@@ -287,7 +290,7 @@ class OneMarketComparison:
     def save(self, directory: Path) -> None:
         """``comparison.parquet``, and every counterfactual's tables in ``variants/<name>/``
         (the scenario's own are the caller's to write)."""
-        self.table().to_parquet(directory / "comparison.parquet", index=False)
+        self.table.to_parquet(directory / "comparison.parquet", index=False)
         for name, outcome in self.outcomes.items():
             if name != "as_given":
                 folder = directory / "variants" / name
