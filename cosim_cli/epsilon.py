@@ -419,10 +419,18 @@ def _one_market_coc(
 
 def _lines(args: argparse.Namespace, mode: Mode, study: _Study, out: Path) -> list[str]:
     table, rate = study.table, study.rate
-    lines = [
+    lines = []
+    outer = study.about.get("outer_fixed_point")
+    if isinstance(outer, dict):
+        state = "converged" if outer["converged"] else "NOT converged: its last law is measured"
+        lines.append(
+            f"coc[{study.about['coc']}] at {study.about['bus']}, outer fixed point {state} "
+            f"({outer['iterations']} iterations); the deviator takes the LMP as given"
+        )
+    lines.append(
         f"ε_N ({args.info} information, {args.law} law, {mode}; {study_label(table)}),"
         " 95 % CIs (ε: simultaneous over clusters):"
-    ]
+    )
     for r in table.itertuples():
         lines.append(
             f"  M={r.clusters:>4d}  N={r.households:>7d}  ε ∈ [{r.epsilon:.3e}, {r.upper:.3e}]"

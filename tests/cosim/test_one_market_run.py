@@ -191,6 +191,11 @@ def test_epsilon_of_one_cocs_law_at_the_outer_fixed_point(tmp_path, capsys):
     assert list(table["households_per_cluster"]) == [2, 6]
     assert np.all(np.isfinite(table["upper"])) and np.all(table["upper"] >= table["epsilon"])
     assert (out / "epsilon.png").stat().st_size > 0
+    code = main([*argv, "--out", str(tmp_path / "again"), "--work", str(work), "--quiet"])
+    printed = capsys.readouterr().out.splitlines()
+    assert code == 0 and printed[0].startswith("coc[1] at C, outer fixed point ")
+    state = "converged" if summary["outer_fixed_point"]["converged"] else "NOT converged"
+    assert f"outer fixed point {state}" in printed[0]
 
 
 @pytest.mark.parametrize(
